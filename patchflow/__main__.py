@@ -1,0 +1,3 @@
+from patchflow.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Sub-commands of `patchflow`; cli.py assembles them. Each module owns one command group."""

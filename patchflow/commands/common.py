@@ -1,0 +1,31 @@
+"""Options every config-driven command shares, and the run header."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from patchflow.config import Config, ConfigError, resolve, to_json
+
+console = Console(stderr=True)
+
+RecipeOpt = typer.Option("debug", "--recipe", help="recipe name (a function in recipes/)")
+SetOpt = typer.Option(None, "--set", help="dotted override, e.g. --set model.depth=8 (repeatable)")
+
+
+def load_config(recipe: str, overrides: list[str] | None, show: bool = True) -> Config:
+    """Resolve recipe + overrides; a bad key exits with a clear message; print the resolved config."""
+    try:
+        cfg = resolve(recipe, overrides)
+    except ConfigError as e:
+        fail(str(e))
+    if show:
+        console.rule(f"[bold]config: {cfg.name}")
+        console.print_json(to_json(cfg))
+    return cfg
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print an error for a person and exit non-zero."""
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)

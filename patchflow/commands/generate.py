@@ -1,0 +1,8 @@
+"""`patchflow generate` (under construction: filled in by its issue)."""
+
+from patchflow.commands.common import fail
+
+
+def command() -> None:
+    """Not built yet."""
+    fail("'patchflow generate' is not built yet")

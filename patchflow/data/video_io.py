@@ -1,0 +1,145 @@
+"""Reading and writing real media with PyAV (FFmpeg) and Pillow.
+
+Frames are uint8 numpy arrays (T, H, W, 3) on this side of the boundary; the
+model side uses float tensors in [-1, 1] (see `to_tensor` / `to_frames`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+VIDEO_EXTS = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif"}
+
+
+class MediaError(ValueError):
+    """A media file that is missing, unreadable or of an unknown kind."""
+
+
+def write_video(
+    path: str | Path, frames: np.ndarray, fps: float, codec: str = "libx264", crf: int = 12, pix_fmt: str = "yuv444p"
+) -> Path:
+    """Write (T, H, W, 3) uint8 frames as a video.
+
+    yuv444p (default) keeps every pixel's colour, which the world's oracle and training data want;
+    yuv420p plays in every browser but halves chroma resolution and needs even sizes, so odd sizes
+    are then padded by edge copy.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"write_video wants uint8 frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    t, h, w, _ = frames.shape
+    subsampled = pix_fmt.startswith("yuv420") or codec != "libx264"
+    pad_h, pad_w = (h % 2, w % 2) if subsampled else (0, 0)
+    if pad_h or pad_w:
+        # (T, H, W, 3) -> (T, H + pad_h, W + pad_w, 3)
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    rate = _fps_fraction(fps)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = pix_fmt if codec == "libx264" else "yuv420p"
+        if codec == "libx264":
+            stream.options = {"crf": str(crf), "preset": "medium"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def _fps_fraction(fps: float):
+    from fractions import Fraction
+
+    return Fraction(fps).limit_denominator(1001)
+
+
+def read_video(path: str | Path) -> tuple[np.ndarray, float]:
+    """Decode every frame of a video (or one image as T = 1): (T, H, W, 3) uint8 and its fps."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"no such file: {path}")
+    if path.suffix.lower() in IMAGE_EXTS:
+        return read_image(path)[None], 0.0
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path} has no video stream")
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise MediaError(f"cannot decode {path}: {e}; is it a real video file?") from e
+    if not frames:
+        raise MediaError(f"{path} holds no decodable frames")
+    return np.stack(frames), fps
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """(H, W, 3) uint8."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"no such file: {path}")
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except OSError as e:
+        raise MediaError(f"cannot read image {path}: {e}") from e
+
+
+def write_image(path: str | Path, frame: np.ndarray) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(frame, dtype=np.uint8)).save(path)
+    return path
+
+
+def write_gif(path: str | Path, frames: np.ndarray, fps: float, max_side: int = 256) -> Path:
+    """A looping GIF beside the mp4, upscaled (nearest) so tiny videos are visible."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images = [_upscale(Image.fromarray(f), max_side) for f in frames]
+    duration_ms = int(round(1000 / max(fps, 1e-3)))
+    images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
+    return path
+
+
+def _upscale(image: Image.Image, max_side: int) -> Image.Image:
+    scale = max(1, max_side // max(image.size))
+    return image.resize((image.width * scale, image.height * scale), Image.NEAREST) if scale > 1 else image
+
+
+def contact_sheet(frames: np.ndarray, max_frames: int = 16, cols: int = 8, gap: int = 2, max_side: int = 128) -> np.ndarray:
+    """Evenly spaced frames in a grid, as one (H, W, 3) uint8 picture."""
+    t = len(frames)
+    idx = np.linspace(0, t - 1, min(t, max_frames)).round().astype(int)
+    tiles = [np.asarray(_upscale(Image.fromarray(frames[i]), max_side)) for i in idx]
+    th, tw = tiles[0].shape[:2]
+    cols = min(cols, len(tiles))
+    rows = math.ceil(len(tiles) / cols)
+    sheet = np.full((rows * th + (rows - 1) * gap, cols * tw + (cols - 1) * gap, 3), 255, np.uint8)
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, cols)
+        sheet[r * (th + gap): r * (th + gap) + th, c * (tw + gap): c * (tw + gap) + tw] = tile
+    return sheet
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (3, T, H, W) float in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float()  # (T, H, W, C)
+    return x.permute(3, 0, 1, 2).div(127.5).sub(1.0)  # (C, T, H, W)
+
+
+def to_frames(video: torch.Tensor) -> np.ndarray:
+    """(3, T, H, W) float in [-1, 1] -> (T, H, W, 3) uint8."""
+    x = video.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    return x.permute(1, 2, 3, 0).cpu().numpy()  # (T, H, W, C)

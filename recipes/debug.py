@@ -1,0 +1,27 @@
+"""debug: a model that trains and samples in seconds on a laptop CPU (for tests)."""
+
+from patchflow.config import (
+    BucketConfig, Config, DataConfig, DiTConfig, SampleConfig, TextConfig, TrainConfig, VAEConfig,
+    VAETrainConfig, WorldConfig,
+)
+
+
+def debug() -> Config:
+    return Config(
+        name="debug",
+        world=WorldConfig(n=16, sizes=["32x32", "48x32", "32x48"], frames=[1, 9], fps=8, seed=0),
+        data=DataConfig(
+            cache_dir="runs/debug/data",
+            fps=8.0,
+            buckets=BucketConfig(resolutions=[32], frames=[1, 9], token_budget=2048, max_batch=8),
+        ),
+        vae=VAEConfig(
+            latent_channels=4, base_width=16, width_mults=[1, 2, 2], num_res_blocks=1,
+            temporal_factor=4, spatial_factor=4, mid_attention=False, chunk_frames=8, tile_size=0,
+        ),
+        vae_train=VAETrainConfig(steps=20, lr=1e-3, sheet_every=0),
+        dit=DiTConfig(preset="debug", in_channels=4, patch_size=[1, 2, 2], width=64, depth=2, heads=4),
+        text=TextConfig(max_length=32),
+        sample=SampleConfig(sampler="euler", steps=4, guidance=3.0),
+        train=TrainConfig(out_dir="runs/debug", steps=20, lr=1e-3, warmup_steps=2, log_every=5, ckpt_every=10),
+    )

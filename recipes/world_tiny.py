@@ -1,0 +1,27 @@
+"""world_tiny: the bundled world model (VAE + DiT), trained on the built-in world on a CPU."""
+
+from patchflow.config import (
+    BucketConfig, Config, DataConfig, DiTConfig, SampleConfig, TextConfig, TrainConfig, VAEConfig,
+    VAETrainConfig, WorldConfig,
+)
+
+
+def world_tiny() -> Config:
+    return Config(
+        name="world_tiny",
+        world=WorldConfig(n=2000, sizes=["64x64", "96x54", "54x96", "80x48", "48x80"], frames=[1, 9, 17, 33], fps=8),
+        data=DataConfig(
+            cache_dir="runs/world_tiny/data",
+            fps=8.0,
+            buckets=BucketConfig(resolutions=[64], frames=[1, 9, 17, 33], token_budget=4096, max_batch=32),
+        ),
+        vae=VAEConfig(
+            latent_channels=8, base_width=32, width_mults=[1, 2, 2], num_res_blocks=1,
+            temporal_factor=4, spatial_factor=4, mid_attention=False, chunk_frames=16, tile_size=0,
+        ),
+        vae_train=VAETrainConfig(steps=3000, lr=5e-4, kl_weight=1e-6, sheet_every=500),
+        dit=DiTConfig(preset="S", in_channels=8, patch_size=[1, 2, 2], width=192, depth=6, heads=6),
+        text=TextConfig(max_length=48),
+        sample=SampleConfig(sampler="euler", steps=20, guidance=4.0),
+        train=TrainConfig(out_dir="runs/world_tiny", steps=4000, lr=3e-4, warmup_steps=200, ckpt_every=500),
+    )
