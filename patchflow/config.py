@@ -144,6 +144,7 @@ class SampleConfig:
 @dataclass
 class TrainConfig:
     out_dir: str = "runs/debug"
+    vae_path: str = ""  # trained VAE folder (or model folder with vae/); empty = a fresh VAE seeded by `seed` (tests)
     steps: int = 100
     lr: float = 3e-4
     betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
