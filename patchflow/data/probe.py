@@ -1,0 +1,92 @@
+"""Probe one media file: its displayed size, frame rate, frame count, duration, codec and rotation.
+
+A probe opens the container and decodes the first frame (so a file that opens but cannot be
+decoded is caught here, not mid-training); it never reads the whole file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+from PIL import Image, ImageOps
+
+from patchflow.data.video_io import IMAGE_EXTS, MediaError
+
+# Extensions a scan picks up (video_io reads a few more; a scan keeps to the common ones).
+SCAN_VIDEO_EXTS = {".mp4", ".mov", ".webm", ".mkv"}
+SCAN_IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp"}
+
+# EXIF orientations 5-8 turn the picture a quarter, so the displayed width and height swap.
+EXIF_ORIENTATION_TAG = 0x0112
+EXIF_QUARTER_TURNS = {5, 6, 7, 8}
+
+
+def is_image(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTS
+
+
+def probe(path: str | Path) -> dict:
+    """Manifest columns for one file (without `text`); raises MediaError saying why it is unusable."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"no such file: {path}")
+    if path.stat().st_size == 0:
+        raise MediaError("empty file (0 bytes)")
+    return probe_image(path) if is_image(path) else probe_video(path)
+
+
+def probe_image(path: Path) -> dict:
+    try:
+        with Image.open(path) as im:
+            orientation = im.getexif().get(EXIF_ORIENTATION_TAG, 1)
+            im.load()  # decodes the pixels: a truncated file fails here
+            shown = ImageOps.exif_transpose(im) if orientation != 1 else im
+            width, height = shown.size
+            codec = (im.format or path.suffix[1:]).lower()
+    except (OSError, SyntaxError, ValueError) as e:
+        raise MediaError(f"cannot read image: {e}") from e
+    return {
+        "num_frames": 1, "height": height, "width": width, "aspect_ratio": height / width, "fps": 0.0,
+        "duration": 0.0, "codec": codec, "rotation": 0,
+    }
+
+
+def probe_video(path: Path) -> dict:
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError("no video stream")
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+            if fps <= 0:
+                raise MediaError("no frame rate in the container")
+            first = next(container.decode(stream), None)
+            if first is None:
+                raise MediaError("no decodable frame")
+            duration = _duration_s(container, stream)
+            # mp4/mov store the frame count; webm/mkv do not, so it comes from the duration.
+            num_frames = int(stream.frames) if stream.frames else int(round(duration * fps))
+            codec = stream.codec_context.name
+            rotation = int(first.rotation or 0)
+            width, height = first.width, first.height
+    except av.error.FFmpegError as e:
+        raise MediaError(f"cannot decode: {e.strerror or e}") from e  # strerror: the reason without the path
+    except (UnicodeDecodeError, StopIteration) as e:
+        raise MediaError(f"cannot decode: {e!r}") from e
+    if num_frames < 1:
+        raise MediaError("no frames")
+    if rotation % 180 != 0:
+        width, height = height, width  # report the size as displayed
+    return {
+        "num_frames": num_frames, "height": height, "width": width, "aspect_ratio": height / width,
+        "fps": fps, "duration": duration or num_frames / fps, "codec": codec, "rotation": rotation,
+    }
+
+
+def _duration_s(container, stream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return 0.0

@@ -1,0 +1,1 @@
+"""Rectified flow (flow.py), frame conditioning (conditioning.py), samplers and guidance."""

@@ -1,0 +1,1 @@
+"""Neural networks: the causal VAE (vae/) and the diffusion transformer (dit/)."""

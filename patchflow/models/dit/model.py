@@ -1,0 +1,207 @@
+"""The diffusion transformer over spacetime patches.
+
+    v = DiT(cfg)(x (B, C, T, H, W), t (B, N), text (B, L, D_text), text_mask (B, L)) -> (B, C, T, H, W)
+
+Latents are cut into p_t x p_h x p_w patches (tokens in t, h, w order); every
+block is full spacetime self-attention (3D RoPE, QK-norm), cross-attention to
+the text tokens, and an MLP, modulated per token by the token's time (adaLN-
+single, zero-initialised). Time is per token so that conditioning frames are
+just tokens at t = 0. The output projection starts at zero: a fresh model
+predicts exactly v = 0.
+
+Plain nn.Module: parallelism (FSDP2, sequence parallel, checkpointing, compile)
+is applied from outside. It relies on `self.blocks` (an nn.ModuleList of
+`Block`) and on each attention module's `attn_fn` (see attention.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from patchflow.config import DiTConfig, from_dict
+from patchflow.models.dit.attention import bind
+from patchflow.models.dit.embeddings import (
+    TimestepEmbedder, apply_rope, patch_grid, patchify, rope_freqs, unpatchify,
+)
+from patchflow.models.dit.layers import MLP, AdaLNSingle, LayerNorm, RMSNorm, modulate
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+
+
+class SelfAttention(nn.Module):
+    """Full attention over all spacetime tokens with QK-norm and 3D RoPE."""
+
+    def __init__(self, dim: int, heads: int, qk_norm: bool, backend: str):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)  # one fused matmul instead of three
+        self.q_norm = RMSNorm(dim // heads) if qk_norm else nn.Identity()
+        self.k_norm = RMSNorm(dim // heads) if qk_norm else nn.Identity()
+        self.out = nn.Linear(dim, dim)
+        self.attn_fn = bind(backend)  # sequence parallel swaps this for its all-to-all wrapper
+
+    def forward(self, x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
+        qkv = self.qkv(x).unflatten(-1, (3, self.heads, -1))  # (B, N, 3D) -> (B, N, 3, H, Dh)
+        q, k, v = qkv.unbind(2)  # 3 x (B, N, H, Dh), views
+        q = apply_rope(self.q_norm(q), rope)
+        k = apply_rope(self.k_norm(k), rope)
+        # (B, N, H, Dh) -> (B, H, N, Dh) views: SDPA reads strided inputs, no copies here
+        o = self.attn_fn(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return self.out(o.transpose(1, 2).flatten(2))  # (B, H, N, Dh) -> (B, N, D)
+
+
+class CrossAttention(nn.Module):
+    """Video tokens attend to the (projected) text tokens; padding tokens are masked out."""
+
+    def __init__(self, dim: int, heads: int, qk_norm: bool, backend: str):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.q_norm = RMSNorm(dim // heads) if qk_norm else nn.Identity()
+        self.k_norm = RMSNorm(dim // heads) if qk_norm else nn.Identity()
+        self.out = nn.Linear(dim, dim)
+        self.attn_fn = bind(backend)
+
+    def forward(self, x: torch.Tensor, text: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        q = self.q_norm(self.q(x).unflatten(-1, (self.heads, -1)))  # (B, N, D) -> (B, N, H, Dh)
+        k, v = self.kv(text).unflatten(-1, (2, self.heads, -1)).unbind(2)  # (B, L, 2D) -> 2 x (B, L, H, Dh)
+        k = self.k_norm(k)
+        # (B, *, H, Dh) -> (B, H, *, Dh); mask (B, L) -> (B, 1, 1, L)
+        o = self.attn_fn(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask[:, None, None, :])
+        return self.out(o.transpose(1, 2).flatten(2))  # (B, H, N, Dh) -> (B, N, D)
+
+
+class Block(nn.Module):
+    """Self-attention, cross-attention, MLP; adaLN-zero gates on the self-attention and the MLP."""
+
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        D = cfg.width
+        self.norm1 = LayerNorm(D)
+        self.attn = SelfAttention(D, cfg.heads, cfg.qk_norm, cfg.attention)
+        self.norm2 = LayerNorm(D, affine=True)
+        self.cross = CrossAttention(D, cfg.heads, cfg.qk_norm, cfg.attention)
+        self.norm3 = LayerNorm(D)
+        self.mlp = MLP(D, int(D * cfg.mlp_ratio))
+        self.mod_bias = nn.Parameter(torch.zeros(6, D))  # adaLN-single: this block's own offset
+
+    def forward(self, x, mod, text, text_mask, rope):
+        # mod (B, N, 6, D) from the shared adaLN; + bias -> six (B, N, D) tensors
+        shift1, scale1, gate1, shift2, scale2, gate2 = (mod + self.mod_bias).unbind(2)
+        x = torch.addcmul(x, gate1, self.attn(modulate(self.norm1(x), shift1, scale1), rope))
+        x = x + self.cross(self.norm2(x), text, text_mask)
+        return torch.addcmul(x, gate2, self.mlp(modulate(self.norm3(x), shift2, scale2)))
+
+
+class DiT(nn.Module):
+    def __init__(self, cfg: DiTConfig):
+        super().__init__()
+        if cfg.width % cfg.heads:
+            raise ValueError(f"dit.width={cfg.width} is not divisible by dit.heads={cfg.heads}")
+        if len(cfg.patch_size) != 3:
+            raise ValueError(f"dit.patch_size must be [p_t, p_h, p_w], got {cfg.patch_size}")
+        self.cfg = cfg
+        self.patch = tuple(cfg.patch_size)
+        D, patch_dim = cfg.width, cfg.in_channels * cfg.patch_size[0] * cfg.patch_size[1] * cfg.patch_size[2]
+        self.head_dim = D // cfg.heads
+        self.patch_embed = nn.Linear(patch_dim, D)
+        self.text_proj = MLP(cfg.text_dim, D, D)
+        self.t_embed = TimestepEmbedder(D)
+        self.adaln = AdaLNSingle(D)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.norm_out = LayerNorm(D)
+        self.out_mod = nn.Parameter(torch.zeros(2, D))  # final (shift, scale) bias, added to the t embedding
+        self.proj_out = nn.Linear(D, patch_dim)
+        self._init_weights()
+
+    def _init_weights(self):
+        for name, m in self.named_modules():
+            if isinstance(m, nn.Linear) and not name.startswith(("t_embed", "adaln")):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        for block in self.blocks:  # cross-attention starts silent too (PixArt), like the gated paths
+            nn.init.zeros_(block.cross.out.weight)
+        nn.init.zeros_(self.proj_out.weight)  # a fresh model predicts exactly zero
+        nn.init.zeros_(self.proj_out.bias)
+
+    def grid(self, shape: tuple[int, ...]) -> tuple[int, int, int]:
+        """(T/p_t, H/p_h, W/p_w) of a latent shape (B, C, T, H, W); ValueError when not divisible."""
+        return patch_grid(shape, self.patch)
+
+    def time_conditioning(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """t (B, N) -> temb (B, N, D), shared modulation (B, N, 6, D).
+
+        A batch holds only a few distinct times (one per sample, plus 0 for
+        conditioning frames), so the MLPs run on the distinct values and the
+        results are gathered back per token. When every sample has a single
+        time (text-to-video, sampling) the result is (B, 1, ...) and broadcasts
+        over tokens: the blocks then do no per-token modulation work at all.
+        Both shortcuts are skipped under torch.compile (data-dependent shapes).
+        """
+        if torch.compiler.is_compiling():
+            temb = self.t_embed(t)  # (B, N, D)
+            return temb, self.adaln(temb)
+        if bool((t == t[:, :1]).all()):
+            t = t[:, :1]  # (B, N) -> (B, 1)
+        uniq, inverse = torch.unique(t, return_inverse=True)  # (U,), (B, N) or (B, 1)
+        temb = self.t_embed(uniq)  # (U, D)
+        mod = self.adaln(temb)  # (U, 6, D)
+        return temb[inverse], mod[inverse]  # (B, N|1, D), (B, N|1, 6, D)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        B = x.shape[0]
+        grid = self.grid(x.shape)
+        N = grid[0] * grid[1] * grid[2]
+        if t.shape != (B, N):
+            raise ValueError(f"t must be (B, N) = {(B, N)} (one time per token), got {tuple(t.shape)}")
+        if text_mask.dtype != torch.bool:
+            raise ValueError(f"text_mask must be bool, got {text_mask.dtype}")
+        # a row with no valid token would softmax over nothing (NaN): let it see its first token
+        text_mask = text_mask.clone()
+        text_mask[:, 0] |= ~text_mask.any(dim=1)
+
+        h = self.patch_embed(patchify(x, self.patch).to(self.patch_embed.weight.dtype))  # (B, N, D)
+        text = self.text_proj(text.to(h.dtype))  # (B, L, D_text) -> (B, L, D)
+        temb, mod = self.time_conditioning(t)  # (B, N, D), (B, N, 6, D)
+        rope = rope_freqs(grid, self.head_dim, self.cfg.rope_theta, device=x.device)  # (N, 1, Dh/2) complex
+        for block in self.blocks:
+            h = block(h, mod, text, text_mask, rope)
+        shift, scale = (self.out_mod + temb[:, :, None, :]).unbind(2)  # (B, N, 2, D) -> 2 x (B, N, D)
+        h = self.proj_out(modulate(self.norm_out(h), shift, scale))  # (B, N, C*pt*ph*pw)
+        return unpatchify(h, grid, self.patch).to(x.dtype)  # (B, C, T, H, W)
+
+    # ------------------------------------------------------------------------- helpers
+
+    def num_params(self, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write config.json (the DiTConfig) + diffusion_pytorch_model.safetensors (diffusers layout)."""
+        from safetensors.torch import save_file
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        meta = {"_class_name": "PatchflowDiT", **dataclasses.asdict(self.cfg)}
+        (d / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
+        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(d / WEIGHTS_NAME))
+        return d
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> DiT:
+        from safetensors.torch import load_file
+
+        d = Path(directory)
+        if not (d / CONFIG_NAME).is_file() or not (d / WEIGHTS_NAME).is_file():
+            raise FileNotFoundError(f"{d} holds no DiT: expected {CONFIG_NAME} and {WEIGHTS_NAME}")
+        meta = json.loads((d / CONFIG_NAME).read_text())
+        cfg = from_dict(DiTConfig, {k: v for k, v in meta.items() if not k.startswith("_")})
+        model = cls(cfg)
+        model.load_state_dict(load_file(str(d / WEIGHTS_NAME), device=str(device)), strict=True)
+        return model.to(device)

@@ -1,0 +1,92 @@
+"""Causal 3D convolution and the explicit cache that lets it stream.
+
+A causal conv pads time only from the past, so output frame j sees input frames
+<= its own position. To stream a long video in chunks, each conv keeps the tail
+of its (padded) input that the next chunk's first windows still need; that tail
+lives in a `StreamCache` the caller creates and passes down, never on the module.
+Whole-video and chunked runs then compute exactly the same windows.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class StreamCache:
+    """Past frames each causal conv still needs, keyed by the conv's name. One per stream.
+
+    A missing key means "this conv has seen nothing yet": it pads with zeros, exactly as
+    a whole-video pass does at frame 0.
+    """
+
+    def __init__(self) -> None:
+        self.frames: dict[str, torch.Tensor] = {}
+
+    def get(self, key: str) -> torch.Tensor | None:
+        return self.frames.get(key)
+
+    def put(self, key: str, tail: torch.Tensor) -> None:
+        # clone: a slice would keep the whole chunk's activation alive and memory would grow
+        self.frames[key] = tail.detach().clone()
+
+    def started(self, key: str) -> bool:
+        return key in self.frames
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.frames.values())
+
+
+class CausalConv3d(nn.Module):
+    """Conv3d, causal in time (kt - 1 frames of past padding), 'same' or strided in space.
+
+    Spatial stride 2 pads one pixel right/bottom (kernel 3), so H -> H / 2 for even H.
+    Temporal stride s with kernel kt: output j covers input frames s*j - kt + 1 .. s*j,
+    so frame 0 is alone in output 0 and the 1 + s*k layout maps to 1 + k.
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: tuple[int, int, int] = (3, 3, 3),
+        stride: tuple[int, int, int] = (1, 1, 1),
+    ) -> None:
+        super().__init__()
+        kt, kh, kw = kernel
+        st, sh, sw = stride
+        self.kt, self.st = kt, st
+        self.pad_t = kt - 1
+        # (left, right, top, bottom) in F.pad order for the last two dims (W, H)
+        if sh == 1 and sw == 1:
+            self.pad_hw = (kw // 2, kw // 2, kh // 2, kh // 2)
+        else:
+            self.pad_hw = (0, kw - sw, 0, kh - sh)
+        self.conv = nn.Conv3d(in_ch, out_ch, kernel, stride=stride)
+        self.cache_key = ""  # set once by the owning model to its module name
+
+    def forward(self, x: torch.Tensor, cache: StreamCache | None = None) -> torch.Tensor:
+        # x: (B, C, T, H, W)
+        if any(self.pad_hw):
+            x = F.pad(x, self.pad_hw)  # zeros in space
+        if self.pad_t == 0 and self.st == 1:
+            return self.conv(x)
+        past = cache.get(self.cache_key) if cache is not None else None
+        if past is None:
+            b, c, _, h, w = x.shape
+            past = x.new_zeros(b, c, self.pad_t, h, w)
+        x = torch.cat([past, x], dim=2)  # (B, C, T_past + T, H, W)
+        # chunks are aligned to the 1 + r_t * k layout, so every chunk yields >= 1 output frame
+        n_out = (x.shape[2] - self.kt) // self.st + 1
+        if cache is not None:
+            # the next window starts at n_out * stride: keep everything from there on
+            cache.put(self.cache_key, x[:, :, n_out * self.st:])
+        return self.conv(x[:, :, : (n_out - 1) * self.st + self.kt])
+
+
+def name_caches(model: nn.Module) -> None:
+    """Give every causal conv its module name as cache key (unique within the model)."""
+    for name, module in model.named_modules():
+        if isinstance(module, CausalConv3d):
+            module.cache_key = name

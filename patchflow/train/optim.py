@@ -1,0 +1,53 @@
+"""AdamW with decay only on matrices, and a linear-warmup-then-cosine schedule.
+
+Weight decay pulls weights toward zero; on norms' gains, biases and other 1-dim
+parameters that only shifts or rescales activations and hurts, so parameters
+with fewer than 2 dimensions are left undecayed (nanoGPT's rule).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def build_optimizer(
+    model: nn.Module, lr: float, betas: tuple[float, float] | list[float], weight_decay: float
+) -> torch.optim.AdamW:
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if not param.requires_grad:
+            continue
+        (decay if param.ndim >= 2 else no_decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas))
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float = 0.0) -> float:
+    """Multiplier of the base lr at optimizer step `step` (0-based)."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup  # never 0: the first step already learns
+    span = max(1, total - warmup)
+    progress = min(1.0, (step - warmup) / span)
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class _WarmupCosine:
+    """A picklable-free callable: LambdaLR saves callable objects' __dict__ (plain numbers here)."""
+
+    def __init__(self, warmup: int, total: int, min_ratio: float):
+        self.warmup, self.total, self.min_ratio = warmup, total, min_ratio
+
+    def __call__(self, step: int) -> float:
+        return lr_factor(step, self.warmup, self.total, self.min_ratio)
+
+
+def build_scheduler(
+    opt: torch.optim.Optimizer, warmup: int, total: int, min_ratio: float = 0.0
+) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(opt, _WarmupCosine(warmup, total, min_ratio))

@@ -1,0 +1,294 @@
+"""The DiT training loop, on one process or many (torchrun), with exact resume.
+
+    Trainer(cfg, data=None, resume=False).fit()  ->  <out_dir>/model (diffusers layout)
+
+One step: `grad_accum` micro-batches from the batch source (joint image and video batches, one
+bucket each), each noised along the rectified flow at a per-sample time with a random frame-
+condition mask (conditioned frames stay clean, t = 0, no loss), text dropped to "" at
+`flow.text_dropout`; then clip, AdamW, EMA, scheduler. A step whose loss or gradient norm is not
+finite is skipped: counted, not applied (every rank sees the same all-reduced values, so all skip).
+
+All randomness of a micro-batch (t, mask, dropout, noise) comes from a generator seeded by
+(seed, step, global micro-batch index), so a resumed run draws what a straight run would have
+drawn, and 2 processes x 1 micro-batch draw what 1 process x 2 micro-batches draws.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from patchflow.config import Config
+from patchflow.diffusion.conditioning import latent_t, random_frame_mask, tokens_t
+from patchflow.diffusion.flow import add_noise, flow_loss, sample_t, velocity_target
+from patchflow.parallel import mesh
+from patchflow.parallel.parallelize import (
+    grad_sync,
+    load_model_state_dict,
+    load_optimizer_state_dict,
+    model_state_dict,
+    optimizer_state_dict,
+    parallelize,
+)
+from patchflow.train.batches import build_batches, pad_text
+from patchflow.train.checkpoint import load_checkpoint, save_checkpoint
+from patchflow.train.ema import EMA
+from patchflow.train.logging import MetricsLogger, plot_loss, progress
+from patchflow.train.optim import build_optimizer, build_scheduler
+from patchflow.train.rng import get_rng_state, seed_everything, set_rng_state
+
+console = Console(stderr=True)
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many steps in a row had a non-finite loss: the run has diverged."""
+
+
+def micro_seed(seed: int, step: int, index: int) -> int:
+    """A well-mixed 63-bit seed for micro-batch `index` (global, over ranks) of step `step`."""
+    state = np.random.SeedSequence([seed, step, index]).generate_state(1, dtype=np.uint64)
+    return int(state[0]) & (2**63 - 1)
+
+
+def autocast_for(device: torch.device, precision: str):
+    """bf16 autocast on GPU (`auto` or `bf16`), or on CPU when `bf16` is asked for; fp32 otherwise."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"train.precision must be auto, fp32 or bf16, got {precision!r}")
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class Trainer:
+    def __init__(self, cfg: Config, data: str | None = None, resume: bool = False, show_progress: bool = True):
+        from patchflow.models.dit import DiT
+
+        self.cfg, self.tc = cfg, cfg.train
+        self.info = mesh.init_distributed()
+        self.device = self.info.device
+        self.out_dir = Path(self.tc.out_dir)
+        self.show_progress = show_progress and self.info.is_main
+        seed_everything(self.tc.seed)  # same seed on every rank: identical initial weights
+
+        self.batches = build_batches(cfg, data, self.device, self.info.rank, self.info.world_size, self.info.is_main)
+        self._check_shapes()
+        self.model = DiT(cfg.dit).to(self.device)
+        self.train_model = parallelize(self.model, self.tc, self.info)
+        self.ema = EMA(self.model, self.tc.ema_decay)  # after sharding: each rank averages its own shard
+        self.opt = build_optimizer(self.model, self.tc.lr, self.tc.betas, self.tc.weight_decay)
+        # built before any optimizer state is loaded: a new LambdaLR resets the lr it finds
+        self.sched = build_scheduler(self.opt, self.tc.warmup_steps, self.tc.steps)
+
+        self.step = 0
+        self.skipped = 0  # steps not applied because the loss or gradient was not finite
+        self.nonfinite_in_a_row = 0
+        self.tokens_seen = 0
+        self.history: list[tuple[int, float]] = []  # (step, loss) of every step of this process's run
+        if resume:
+            self.resume()
+
+    # ------------------------------------------------------------------------- setup checks
+
+    def _check_shapes(self) -> None:
+        empty, _ = self.batches.empty_text()
+        if empty.shape[-1] != self.cfg.dit.text_dim:
+            raise ValueError(f"text encoder width {empty.shape[-1]} != dit.text_dim={self.cfg.dit.text_dim}")
+        channels = getattr(self.batches, "latent_channels", None) or self.batches.vae.latent_channels
+        if channels != self.cfg.dit.in_channels:
+            raise ValueError(f"VAE latent channels {channels} != dit.in_channels={self.cfg.dit.in_channels}")
+
+    # ------------------------------------------------------------------------- one step
+
+    def micro_loss(self, batch: dict, gen: torch.Generator, noise_gen: torch.Generator) -> torch.Tensor:
+        """Rectified-flow loss of one micro-batch (free frames only)."""
+        x0 = batch["latents"].to(self.device)  # (B, C, T', H', W')
+        B, T = x0.shape[0], x0.shape[2]
+        grid = self.model.grid(x0.shape)
+        t = sample_t(B, grid[0] * grid[1] * grid[2], self.cfg.flow, gen).to(self.device)  # (B,)
+        frame_mask = random_frame_mask(B, T, self.cfg.flow.cond_mix, gen).to(self.device)  # (B, T') True = clean
+        text, text_mask = self.drop_text(batch["text"], batch["text_mask"], gen)
+        eps = torch.randn(x0.shape, generator=noise_gen, device=self.device)
+        xt = add_noise(x0, eps, latent_t(t, frame_mask))
+        t_tokens = tokens_t(t, frame_mask, grid, self.cfg.dit.patch_size[0])  # (B, N)
+        with autocast_for(self.device, self.tc.precision):
+            v = self.train_model(xt, t_tokens, text, text_mask)
+        return flow_loss(v, velocity_target(x0, eps), frame_mask)
+
+    def drop_text(self, text, text_mask, gen):
+        """Each prompt becomes "" with probability flow.text_dropout (the unconditional branch of guidance)."""
+        drop = (torch.rand(text.shape[0], generator=gen) < self.cfg.flow.text_dropout).to(self.device)
+        if not drop.any():
+            return text, text_mask
+        empty, empty_mask = pad_text(*self.batches.empty_text(), text.shape[1])  # (1, L, D), (1, L)
+        text = torch.where(drop[:, None, None], empty.to(text), text)
+        text_mask = torch.where(drop[:, None], empty_mask.to(text_mask), text_mask)
+        return text, text_mask
+
+    def train_step(self) -> dict:
+        accum = self.tc.grad_accum
+        losses, tokens = [], 0
+        for micro in range(accum):
+            batch = next(self.batches)
+            index = self.info.rank * accum + micro
+            gen = torch.Generator().manual_seed(micro_seed(self.tc.seed, self.step, index))
+            noise_gen = torch.Generator(self.device).manual_seed(micro_seed(self.tc.seed + 1, self.step, index))
+            with grad_sync(self.train_model, micro == accum - 1):
+                loss = self.micro_loss(batch, gen, noise_gen)
+                (loss / accum).backward()
+            losses.append(loss.detach().float())
+            tokens += batch["latents"][:, 0].numel() // math.prod(self.cfg.dit.patch_size)
+        loss = mesh.all_reduce_mean(torch.stack(losses).mean())
+        tokens = int(mesh.all_reduce_sum(torch.tensor(tokens, dtype=torch.float64)).item())
+        max_norm = self.tc.grad_clip if self.tc.grad_clip > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
+        finite = bool(torch.isfinite(loss)) and bool(torch.isfinite(grad_norm))
+        lr = self.opt.param_groups[0]["lr"]
+        if finite:
+            self.opt.step()
+            self.ema.update(self.model)
+            self.nonfinite_in_a_row = 0
+        else:
+            self.skipped += 1
+            self.nonfinite_in_a_row += 1
+            if self.nonfinite_in_a_row > self.tc.max_nonfinite_in_a_row:
+                raise NonFiniteLossError(
+                    f"{self.nonfinite_in_a_row} steps in a row had a non-finite loss or gradient (step {self.step}); "
+                    "lower train.lr, raise train.warmup_steps, or check the data")
+        self.opt.zero_grad(set_to_none=True)
+        self.sched.step()  # the schedule follows the step count, applied or not
+        self.tokens_seen += tokens
+        return {"loss": loss.item(), "grad_norm": grad_norm.item(), "lr": lr, "tokens": tokens,
+                "skipped": self.skipped, "applied": finite}
+
+    # ------------------------------------------------------------------------- the loop
+
+    def fit(self) -> Path | None:
+        """Train to train.steps; returns the model folder (on rank 0; None elsewhere)."""
+        logger = MetricsLogger(self.out_dir, tensorboard=self.tc.tensorboard) if self.info.is_main else None
+        window: list[dict] = []
+        t_last = time.perf_counter()
+        bar = progress(console=console, disable=not self.show_progress)
+        with bar:
+            task = bar.add_task("train", total=self.tc.steps, completed=self.step, loss=float("nan"), tok_s=0.0)
+            while self.step < self.tc.steps:
+                metrics = self.train_step()
+                self.step += 1
+                self.history.append((self.step, metrics["loss"]))
+                window.append(metrics)
+                if self.step % max(1, self.tc.log_every) == 0 or self.step == self.tc.steps:
+                    elapsed = time.perf_counter() - t_last
+                    t_last = time.perf_counter()
+                    row = summarize(window, elapsed)
+                    window = []
+                    bar.update(task, loss=row["loss"], tok_s=row["tokens_per_s"])
+                    if logger is not None:
+                        logger.log(self.step, {**row, "skipped_total": self.skipped, "tokens_seen": self.tokens_seen})
+                bar.update(task, advance=1)
+                if self.tc.ckpt_every > 0 and self.step % self.tc.ckpt_every == 0:
+                    self.save()
+                if self.tc.sample_every > 0 and self.step % self.tc.sample_every == 0:
+                    self.sample()
+        if self.tc.ckpt_every <= 0 or self.step % self.tc.ckpt_every:
+            self.save()  # always end on a checkpoint
+        folder = self.export()
+        if logger is not None:
+            logger.close()
+            plot_loss(self.out_dir / "metrics.jsonl", self.out_dir / "loss.png")
+        mesh.barrier()
+        return folder
+
+    # ------------------------------------------------------------------------- checkpoints
+
+    def save(self) -> None:
+        """Every rank helps gather the full state; rank 0 writes it."""
+        model = model_state_dict(self.model)
+        ema = self.ema.state_dict()
+        opt = optimizer_state_dict(self.model, self.opt)
+        data_states = mesh.all_gather_object(self.batches.state_dict())
+        if self.info.is_main:
+            state = {
+                "optimizer": opt, "scheduler": self.sched.state_dict(), "ema": self.ema.extra_state(),
+                "data": data_states, "world_size": self.info.world_size, "rng": get_rng_state(),
+                "skipped": self.skipped, "nonfinite_in_a_row": self.nonfinite_in_a_row,
+                "tokens_seen": self.tokens_seen,
+            }
+            path = save_checkpoint(self.out_dir, self.step, {"model": model, "ema": ema}, state,
+                                   keep=self.tc.keep_checkpoints)
+            console.print(f"checkpoint: {path}")
+        mesh.barrier()
+
+    def resume(self) -> None:
+        ck = load_checkpoint(self.out_dir)  # every rank reads the same files
+        if ck.state["world_size"] != self.info.world_size:
+            raise ValueError(f"checkpoint {ck.path} was written by {ck.state['world_size']} processes; "
+                             f"resume it with the same number (now {self.info.world_size})")
+        load_model_state_dict(self.model, ck.tensors["model"])
+        self.ema.load_state_dict(ck.tensors["ema"], ck.state["ema"])
+        load_optimizer_state_dict(self.model, self.opt, ck.state["optimizer"])
+        self.sched.load_state_dict(ck.state["scheduler"])
+        self.batches.load_state_dict(ck.state["data"][self.info.rank])
+        set_rng_state(ck.state["rng"])
+        self.step, self.skipped = ck.step, ck.state["skipped"]
+        self.nonfinite_in_a_row, self.tokens_seen = ck.state["nonfinite_in_a_row"], ck.state["tokens_seen"]
+        if self.info.is_main:
+            console.print(f"resumed from {ck.path} at step {self.step}")
+
+    # ------------------------------------------------------------------------- outputs
+
+    def ema_model(self):
+        """A plain DiT holding the EMA weights (collective; the model exists on rank 0 only)."""
+        from patchflow.models.dit import DiT
+
+        weights = model_state_dict(self.model)
+        weights.update(self.ema.state_dict())
+        if not self.info.is_main:
+            return None
+        model = DiT(self.cfg.dit)
+        model.load_state_dict(weights)
+        return model.eval()
+
+    def export(self) -> Path | None:
+        """<out_dir>/model: the diffusers-layout folder with the EMA transformer."""
+        from patchflow.train.export import write_model_folder
+
+        model = self.ema_model()
+        folder = None
+        if self.info.is_main:
+            folder = write_model_folder(self.out_dir / "model", self.cfg, model, self._vae())
+            console.print(f"model folder: {folder}")
+        mesh.barrier()
+        return folder
+
+    def _vae(self):
+        from patchflow.train.batches import build_vae
+
+        vae = getattr(self.batches, "vae", None)
+        return vae if vae is not None else build_vae(self.cfg, torch.device("cpu"))
+
+    def sample(self) -> None:
+        from patchflow.train.export import sample_videos
+
+        model = self.ema_model()
+        if self.info.is_main:
+            text_encoder = getattr(self.batches, "text_encoder", None)
+            sample_videos(self.cfg, model, self._vae(), text_encoder, self.out_dir / "samples", self.step, console)
+        mesh.barrier()
+
+
+def summarize(window: list[dict], elapsed: float) -> dict:
+    """Metrics of the steps since the last log line (loss over the applied steps only)."""
+    applied = [m["loss"] for m in window if m["applied"]]
+    tokens = sum(m["tokens"] for m in window)
+    return {
+        "loss": float(np.mean(applied)) if applied else float("nan"),
+        "grad_norm": float(np.mean([m["grad_norm"] for m in window if m["applied"]] or [float("nan")])),
+        "lr": window[-1]["lr"], "tokens_per_s": tokens / max(elapsed, 1e-9),
+        "skipped_in_window": sum(not m["applied"] for m in window),
+    }

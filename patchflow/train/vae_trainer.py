@@ -1,0 +1,211 @@
+"""Training the causal VAE: L1 + KL (+ adversarial, + perceptual), EMA, exact resume.
+
+    summary = train_vae(cfg, manifest=None, resume=False)
+
+Data come from `cfg.data.manifest` (or `manifest`) or, when both are empty, the world
+rendered by `ensure_world_manifest(cfg)`, in bucketed native-size batches of images and
+videos. Checkpoints live in <train.out_dir>/vae_train/checkpoints; the finished VAE
+(EMA weights, latent mean/std measured on training batches) goes to <train.out_dir>/vae.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from patchflow.config import Config
+from patchflow.data.video_io import contact_sheet, to_frames, write_image
+from patchflow.models.vae import CausalVAE
+from patchflow.models.vae.losses import (
+    PatchDiscriminator3D, PerceptualLoss, adaptive_weight, hinge_d_loss, kl_loss,
+)
+from patchflow.train.checkpoint import load_checkpoint, save_checkpoint
+from patchflow.train.ema import EMA
+from patchflow.train.logging import MetricsLogger, plot_loss, progress
+from patchflow.train.optim import build_optimizer, build_scheduler
+from patchflow.train.rng import get_rng_state, seed_everything, set_rng_state
+
+
+def training_rows(cfg: Config, manifest: str | None = None) -> list[dict]:
+    """Manifest rows: the named manifest, else cfg.data.manifest, else the rendered world."""
+    from patchflow.data.manifest import read_manifest
+
+    path = manifest or cfg.data.manifest
+    if not path:
+        from patchflow.data.world_source import ensure_world_manifest
+
+        path = ensure_world_manifest(cfg)
+    return read_manifest(path)
+
+
+class VAETraining:
+    """Everything one VAE run holds: model, EMA, optimizers, discriminator, data, step."""
+
+    def __init__(self, cfg: Config, rows: list[dict], device: str = "cpu") -> None:
+        tc = cfg.vae_train
+        self.cfg, self.tc, self.device = cfg, tc, device
+        seed_everything(tc.seed)
+        self.vae = CausalVAE(cfg.vae).to(device)
+        self.ema = EMA(self.vae, tc.ema_decay)
+        self.opt = build_optimizer(self.vae, tc.lr, tc.betas, tc.weight_decay)
+        self.sched = build_scheduler(self.opt, tc.warmup_steps, tc.steps)
+        self.disc = self.disc_opt = None
+        if tc.disc_start >= 0:
+            self.disc = PatchDiscriminator3D(cfg.vae.in_channels, tc.disc_width).to(device)
+            self.disc_opt = torch.optim.AdamW(self.disc.parameters(), lr=tc.disc_lr, betas=(0.5, 0.9))
+        self.perceptual = PerceptualLoss(tc.perceptual_model).to(device) if tc.perceptual_model else None
+        from patchflow.data.loader import build_loader
+
+        self.loader = build_loader(cfg.data, rows, cfg.vae.temporal_factor, cfg.vae.spatial_factor, seed=tc.seed)
+        self.step = 0
+        self.run_dir = Path(cfg.train.out_dir) / "vae_train"
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save(self) -> Path:
+        tensors = {"model": self.vae.state_dict(), "ema": self.ema.state_dict()}
+        state = {
+            "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+            "loader": self.loader.state_dict(), "rng": get_rng_state(), "ema": self.ema.extra_state(),
+        }
+        if self.disc is not None:
+            tensors["disc"] = self.disc.state_dict()
+            state["disc_optimizer"] = self.disc_opt.state_dict()
+        return save_checkpoint(self.run_dir, self.step, tensors, state)
+
+    def load(self) -> None:
+        ckpt = load_checkpoint(self.run_dir, map_location=self.device)
+        self.vae.load_state_dict(ckpt.tensors["model"])
+        self.ema.load_state_dict(ckpt.tensors["ema"], ckpt.state["ema"])
+        self.opt.load_state_dict(ckpt.state["optimizer"])
+        self.sched.load_state_dict(ckpt.state["scheduler"])
+        self.loader.load_state_dict(ckpt.state["loader"])
+        if self.disc is not None:
+            self.disc.load_state_dict(ckpt.tensors["disc"])
+            self.disc_opt.load_state_dict(ckpt.state["disc_optimizer"])
+        set_rng_state(ckpt.state["rng"])
+        self.step = ckpt.step
+
+    # ------------------------------------------------------------------ one step
+
+    def train_step(self, video: torch.Tensor) -> dict[str, float]:
+        tc = self.tc
+        self.vae.train()
+        recon, mean, logvar = self.vae(video)
+        l1 = (recon - video).abs().mean()
+        kl = kl_loss(mean, logvar)
+        rec = tc.l1_weight * l1
+        metrics = {"l1": l1.item(), "kl": kl.item()}
+        if self.perceptual is not None:
+            perc = self.perceptual(recon, video)
+            rec = rec + tc.perceptual_weight * perc
+            metrics["perceptual"] = perc.item()
+        loss = rec + tc.kl_weight * kl
+        disc_on = self.disc is not None and self.step >= tc.disc_start
+        if disc_on:
+            self.disc.requires_grad_(False)
+            gen = -self.disc(recon).mean()
+            weight = adaptive_weight(rec, gen, self.vae.decoder.conv_out.conv.weight)
+            loss = loss + tc.disc_weight * weight * gen
+            metrics.update(gen=gen.item(), adv_weight=weight.item())
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        metrics["grad_norm"] = torch.nn.utils.clip_grad_norm_(self.vae.parameters(), tc.grad_clip).item()
+        self.opt.step()
+        self.sched.step()
+        self.ema.update(self.vae)
+        if disc_on:
+            self.disc.requires_grad_(True)
+            d_loss = hinge_d_loss(self.disc(video), self.disc(recon.detach()))
+            self.disc_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.disc_opt.step()
+            metrics["disc"] = d_loss.item()
+        self.step += 1
+        return {"loss": loss.item(), **metrics, "lr": self.sched.get_last_lr()[0]}
+
+    # ------------------------------------------------------------------ pictures and statistics
+
+    @torch.no_grad()
+    def write_sheet(self, video: torch.Tensor) -> Path:
+        """Top: input frames; bottom: EMA reconstruction (first sample of the batch)."""
+        with self.ema.swapped(self.vae):
+            self.vae.eval()
+            recon = self.vae.decoder(self.vae.encode_posterior(video[:1])[0]).clamp(-1, 1)
+        top, bottom = contact_sheet(to_frames(video[0])), contact_sheet(to_frames(recon[0]))
+        gap = np.full((4, top.shape[1], 3), 255, np.uint8)
+        return write_image(self.run_dir / "sheets" / f"step_{self.step:07d}.png", np.concatenate([top, gap, bottom]))
+
+    @torch.no_grad()
+    def measure_latent_stats(self, batches) -> None:
+        """Per-channel mean/std of posterior means over training batches -> the VAE's buffers."""
+        total = total_sq = None
+        count = 0
+        self.vae.eval()
+        for _, batch in zip(range(self.tc.stats_batches), batches):
+            mean, _ = self.vae.encode_posterior(batch["video"].to(self.device))
+            flat = mean.transpose(0, 1).reshape(mean.shape[1], -1).double()  # (C, B T' H' W')
+            total = flat.sum(1) if total is None else total + flat.sum(1)
+            total_sq = flat.pow(2).sum(1) if total_sq is None else total_sq + flat.pow(2).sum(1)
+            count += flat.shape[1]
+        mu = total / count
+        std = (total_sq / count - mu.pow(2)).clamp_min(1e-12).sqrt()
+        self.vae.latent_mean.copy_(mu.float())
+        self.vae.latent_std.copy_(std.float())
+
+
+def train_vae(
+    cfg: Config, manifest: str | None = None, resume: bool = False, stop_after: int | None = None,
+    device: str = "cpu", console: Console | None = None,
+) -> dict:
+    """Train (or resume) the VAE of `cfg`; returns {"vae_dir", "losses", "steps", "checkpoint"}.
+
+    stop_after: leave after this many steps in this process (a checkpoint is written), as a
+    time-limited job would; a later `resume=True` run continues exactly where it stopped.
+    """
+    console = console or Console(stderr=True)
+    tc = cfg.vae_train
+    run = VAETraining(cfg, training_rows(cfg, manifest), device)
+    if resume:
+        run.load()
+        console.print(f"resumed VAE training at step {run.step} from {run.run_dir}")
+    logger = MetricsLogger(run.run_dir, tensorboard=False)
+    losses: list[float] = []
+    batches = iter(run.loader)
+    last_step = tc.steps if stop_after is None else min(tc.steps, run.step + stop_after)
+    t0, tokens = time.perf_counter(), 0
+    with progress(console=console, disable=not console.is_terminal) as bar:
+        task = bar.add_task("vae", total=tc.steps, completed=run.step, loss=float("nan"), tok_s=0.0)
+        while run.step < last_step:
+            video = next(batches)["video"].to(device)
+            metrics = run.train_step(video)
+            losses.append(metrics["loss"])
+            b, _, t, h, w = video.shape
+            tokens += b * (1 + (t - 1) // run.vae.temporal_factor) * (h // run.vae.spatial_factor) * (
+                w // run.vae.spatial_factor)
+            tok_s = tokens / max(time.perf_counter() - t0, 1e-9)
+            bar.update(task, completed=run.step, loss=metrics["loss"], tok_s=tok_s)
+            if run.step % tc.log_every == 0 or run.step == last_step:
+                logger.log(run.step, {**metrics, "latent_tok_s": tok_s, "frames": t, "batch": b})
+            if tc.sheet_every and run.step % tc.sheet_every == 0:
+                run.write_sheet(video)
+            if run.step % tc.ckpt_every == 0 and run.step < last_step:
+                run.save()
+    checkpoint = run.save()
+    logger.close()
+    summary = {"steps": run.step, "losses": losses, "checkpoint": str(checkpoint), "vae_dir": None}
+    if run.step < tc.steps:
+        console.print(f"stopped at step {run.step} of {tc.steps}; continue with --resume")
+        return summary
+    run.ema.copy_to(run.vae)  # the released VAE carries the EMA weights
+    run.measure_latent_stats(batches)
+    vae_dir = run.vae.save_pretrained(Path(cfg.train.out_dir) / "vae")
+    if (run.run_dir / "metrics.jsonl").exists():
+        plot_loss(run.run_dir / "metrics.jsonl", run.run_dir / "loss.png")
+    console.print(f"VAE saved to {vae_dir} (latent std {run.vae.latent_std.tolist()})")
+    summary["vae_dir"] = str(vae_dir)
+    return summary

@@ -1,0 +1,89 @@
+"""Real media files for the data tests, written once per session.
+
+Frame i of every clip is a flat gray of level `index_level(i)` with a red marker in its top-left
+quarter, so a decoded frame says which source frame it was (its median) and which way is up.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from patchflow.data.video_io import write_image, write_video
+
+LEVEL_STEP = 12
+
+
+def index_level(i: int) -> int:
+    return 10 + LEVEL_STEP * i
+
+
+def frame_index(frame_hw3: np.ndarray) -> int:
+    """Which source frame a decoded (H, W, 3) uint8 frame shows (its median gray level)."""
+    return int(round((float(np.median(frame_hw3[..., 1])) - 10) / LEVEL_STEP))
+
+
+def indexed_frames(num_frames: int, height: int, width: int) -> np.ndarray:
+    """(T, H, W, 3) uint8: gray level per frame, red marker in the top-left quarter."""
+    frames = np.zeros((num_frames, height, width, 3), np.uint8)
+    for i in range(num_frames):
+        frames[i] = index_level(i)
+        frames[i, : height // 4, : width // 4] = (230, 40, 40)
+    return frames
+
+
+def write_rotated(path: Path, frames: np.ndarray, fps: int, degrees: int) -> Path:
+    """An H.264 mp4 whose display matrix says: turn `degrees` counter-clockwise to show."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv444p"
+        stream.set_display_rotation(degrees)
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    """A folder of good and bad media: see EXPECTED_GOOD / EXPECTED_BAD."""
+    root = tmp_path_factory.mktemp("media")
+    landscape = indexed_frames(17, 32, 64)  # 64x32 (W x H), 16 fps: 1 s
+    write_video(root / "land_64x32.mp4", landscape, fps=16)
+    (root / "land_64x32.txt").write_text("a landscape clip\n")
+    write_video(root / "tall_32x64.mp4", indexed_frames(17, 64, 32), fps=16)
+    write_video(root / "square_48x48.mp4", indexed_frames(9, 48, 48), fps=8)
+    write_video(root / "sub" / "land_vp9.webm", landscape, fps=16, codec="libvpx-vp9")
+    write_video(root / "sub" / "land_mpeg4.mkv", landscape, fps=16, codec="mpeg4")
+    write_rotated(root / "rotated.mp4", landscape, fps=16, degrees=90)
+    write_image(root / "images" / "sq_40.png", indexed_frames(1, 40, 40)[0])
+    write_image(root / "images" / "wide_64x36.jpg", indexed_frames(1, 36, 64)[0])
+    write_image(root / "images" / "tall_36x64.webp", indexed_frames(1, 64, 36)[0])
+    bad = root / "bad"
+    bad.mkdir()
+    (bad / "empty.mp4").write_bytes(b"")
+    whole = (root / "land_64x32.mp4").read_bytes()
+    (bad / "truncated.mp4").write_bytes(whole[: len(whole) // 2])
+    (bad / "text.mp4").write_text("this is not a video\n" * 20)
+    return root
+
+
+# name -> (width, height, num_frames, fps, codec, rotation)
+EXPECTED_GOOD = {
+    "land_64x32.mp4": (64, 32, 17, 16.0, "h264", 0),
+    "tall_32x64.mp4": (32, 64, 17, 16.0, "h264", 0),
+    "square_48x48.mp4": (48, 48, 9, 8.0, "h264", 0),
+    "land_vp9.webm": (64, 32, 17, 16.0, "vp9", 0),
+    "land_mpeg4.mkv": (64, 32, 17, 16.0, "mpeg4", 0),
+    "rotated.mp4": (32, 64, 17, 16.0, "h264", 90),
+    "sq_40.png": (40, 40, 1, 0.0, "png", 0),
+    "wide_64x36.jpg": (64, 36, 1, 0.0, "jpeg", 0),
+    "tall_36x64.webp": (36, 64, 1, 0.0, "webp", 0),
+}
+EXPECTED_BAD = {"empty.mp4": "empty", "truncated.mp4": "cannot decode", "text.mp4": "cannot decode"}
