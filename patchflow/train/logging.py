@@ -90,15 +90,9 @@ def plot_loss(jsonl: str | Path, png: str | Path, key: str = "loss") -> Path:
     return png
 
 
-def progress(**kwargs) -> Progress:
-    """A rich Progress showing loss and tokens/s; add tasks with `loss=nan, tok_s=0.0` fields."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"),
-        TextColumn("{task.fields[tok_s]:,.0f} tok/s"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        **kwargs,
-    )
+def progress(metrics: bool = True, **kwargs) -> Progress:
+    """A rich Progress; with `metrics`, loss and tokens/s columns (add tasks with `loss=nan, tok_s=0.0`)."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
+    if metrics:
+        columns += [TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[tok_s]:,.0f} tok/s")]
+    return Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), **kwargs)

@@ -46,6 +46,7 @@ class Motion:
     t_mid: float = float("nan")  # mean time of those positions, s
     tolerance: float = float("nan")  # short-sides/s: one pixel over the time they span
     started_at: set = field(default_factory=set)  # walls it was within a frame's travel of at the start
+    travels: bool = False  # it moves more than a pixel in the video (seen whole)
 
     @property
     def speed(self) -> float:
@@ -168,6 +169,9 @@ def estimate_motion(track: ColorTrack, obs: Observation) -> Motion:
     motion = Motion(kind=None, vx=vx, vy=vy, ay=ay, frames=len(idx), t_mid=float(t.mean()),
                     tolerance=1.0 / (s * float(t[-1] - t[0])),
                     started_at={w for w, near in at_start.items() if near and not (panning and w in ("left", "right"))})
+    clean = track.clean()
+    first = np.flatnonzero(clean)[0]
+    motion.travels = bool(np.nanmax(np.hypot(x[clean] - x[first], y[clean] - y[first])) * s > 1.0)
     motion.kind = classify_motion(motion)
     return motion
 
@@ -213,9 +217,12 @@ def motion_matches(stated: str, m: Motion) -> bool:
         # Two frames show no acceleration, but a fall from rest at t = 0 moves at g * t by then.
         expected = GRAVITY * m.t_mid
         return abs(m.vx) < STILL_SPEED + m.tolerance and abs(m.vy - expected) < 0.25 * expected + m.tolerance
-    if stated in m.started_at and m.kind in ("still", OPPOSITE[stated]):
-        return True  # it started against that wall and bounced off it before the second frame
-    if stated == "bounce" and m.started_at and m.kind in ("still", *OPPOSITE):
+    # It started against a wall and bounced off it before the second frame (an object that never
+    # moves is still, though).
+    turned = ("still", OPPOSITE.get(stated)) if m.travels else (OPPOSITE.get(stated),)
+    if stated in m.started_at and m.kind in turned:
+        return True
+    if stated == "bounce" and m.started_at and m.kind in (*turned, *OPPOSITE):
         return True  # one of its two diagonal components may have bounced already
     return False
 
@@ -241,6 +248,8 @@ def wall_reflections(track: ColorTrack, obs: Observation, falls: bool) -> tuple[
                 continue  # the view's side edges are no walls, and the world's are out of sight
             step = np.diff(pos[axis])
             for k in range(1, len(step)):
+                if idx[k + 1] - idx[k - 1] != 2:
+                    continue  # only turns seen frame by frame: a gap can hide a collision
                 before, after = step[k - 1], step[k]
                 if abs(before) < 0.3 or abs(after) < 0.3 or np.sign(before) == np.sign(after):
                     continue

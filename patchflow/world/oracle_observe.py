@@ -72,12 +72,14 @@ def classify(frames: np.ndarray, background: str) -> np.ndarray:
 
 def detect_background(frames: np.ndarray) -> tuple[str, float]:
     """The background word whose colour (or stripes of +-12 around it) covers most pixels, and that share."""
-    sample = frames[:, ::2, ::2].reshape(-1, 3).astype(np.float32)
+    step = max(1, len(frames) // 8)  # a few frames tell the background
+    sample = frames[::step, ::2, ::2].reshape(-1, 3).astype(np.float32)
     best, best_share = "black", -1.0
     for word, rgb in BACKGROUND_COLORS.items():
         near = np.zeros(len(sample), dtype=bool)
         for delta in (0, STRIPE_DELTA, -STRIPE_DELTA):
-            near |= np.linalg.norm(sample - np.asarray(_shift(rgb, delta), np.float32), axis=1) < 10
+            diff = sample - np.asarray(_shift(rgb, delta), np.float32)
+            near |= np.einsum("nc,nc->n", diff, diff) < 100
         share = float(near.mean())
         if share > best_share:
             best, best_share = word, share
@@ -169,7 +171,8 @@ def soft_coverage(patch: np.ndarray, color: np.ndarray, others: np.ndarray) -> n
     """Per pixel, how much of it is `color`, modelling it as a blend of `color` with the
     best-fitting other palette colour (anti-aliased edge over background, stripe, pillar, ...).
 
-    patch (h, w, 3) float, color (3,), others (K, 3) -> (h, w) in [0, 1].
+    patch (h, w, 3) float, color (3,), others (K, 3) -> (h, w) in [0, 1]. Call it on the pixels
+    that are no palette colour only: the others are 1 (this colour) or 0 (any other) as they are.
     """
     direction = color[None, :] - others  # (K, 3)
     offset = patch[:, :, None, :] - others[None, None]  # (h, w, K, 3)
@@ -266,7 +269,11 @@ def build_track(frames: np.ndarray, labels: np.ndarray, i: int, pillar: np.ndarr
         # Soft coverage over the hard box grown by one pixel (its anti-aliased rim).
         sx0, sy0 = max(0, bbox[k, 0] - 1), max(0, bbox[k, 1] - 1)
         sx1, sy1 = min(w, bbox[k, 2] + 2), min(h, bbox[k, 3] + 2)
-        alpha = soft_coverage(frames[k, sy0:sy1, sx0:sx1].astype(np.float32), color, others)
+        alpha = mask[k, sy0:sy1, sx0:sx1].astype(np.float64)
+        blend = labels[k, sy0:sy1, sx0:sx1] == UNKNOWN
+        if blend.any():
+            patch = frames[k, sy0:sy1, sx0:sx1][blend].astype(np.float32)[None]  # (1, n, 3)
+            alpha[blend] = soft_coverage(patch, color, others)[0]
         area[k] = alpha.sum()
         ys, xs = np.mgrid[sy0:sy1, sx0:sx1]
         cx[k] = (alpha * xs).sum() / area[k]

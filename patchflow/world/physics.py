@@ -22,7 +22,14 @@ import numpy as np
 
 from patchflow.world.palette import OBJECT_COLORS
 from patchflow.world.scene import (
-    FALL_RESTITUTION, GRAVITY, PADDLE_SIZE, PAN_SPEED, SIZE_FRACTION, SPEED_VALUE, SceneSpec, validate,
+    FALL_RESTITUTION,
+    GRAVITY,
+    PADDLE_SIZE,
+    PAN_SPEED,
+    SIZE_FRACTION,
+    SPEED_VALUE,
+    SceneSpec,
+    validate,
 )
 
 MAX_SUBSTEP_S = 1 / 240

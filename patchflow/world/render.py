@@ -10,7 +10,9 @@ triangle) in these coordinates, so the mean index of a shape's pixels is its
 truth position up to the pixel grid.
 
 Draw order, back to front: background (with pan stripes), paint trail,
-objects (in spec order), pillar.
+objects (in spec order), pillar. Stripes and trail belong to the world and
+move with it when the camera pans; the pillar stands in the foreground and
+keeps its place in the frame (the truth gives one x for it).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def shape_mask(body: Body, cx: float, cy: float, scale: float, rows: int, cols: 
 
 
 def paint(image: np.ndarray, found, rgb) -> None:
-    """Set the masked pixels of `image` (h, w, 3) or (h, w) to `rgb`."""
+    """Set the masked pixels of `image` (h, w, 3) to `rgb`."""
     if found is not None:
         r0, c0, mask = found
         image[r0:r0 + mask.shape[0], c0:c0 + mask.shape[1]][mask] = rgb
@@ -73,7 +75,7 @@ def background_canvas(spec: SceneSpec, height: int, canvas_width: int, first_col
         delta = np.where(stripe % 2 == 0, STRIPE_DELTA, -STRIPE_DELTA)  # (Wc,)
         row = row + delta[:, None]
     row = np.clip(row, 0, 255).astype(np.uint8)
-    return np.broadcast_to(row[None], (height, canvas_width, 3))  # (H, Wc, 3)
+    return np.repeat(row[None], height, axis=0)  # (H, Wc, 3), writable: the trail is painted onto it
 
 
 def render_trajectory(spec: SceneSpec, traj: Trajectory, width: int, height: int, pillar_left: int | None):
@@ -90,15 +92,13 @@ def render_trajectory(spec: SceneSpec, traj: Trajectory, width: int, height: int
     screen_y = traj.y * scale - 0.5  # (T, K)
 
     painter = next((k for k, b in enumerate(traj.bodies) if spec.paint and b.color == spec.paint), None)
-    trail = np.zeros((height, canvas_width), dtype=bool)  # world columns, grows frame by frame
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
     for t in range(num_frames):
+        if painter is not None:  # the trail is paint on the world itself: it persists and pans with it
+            stamp_trail(canvas, traj, painter, t, scale, first)
         offset = cam_px[t] - first  # canvas column of screen column 0
         frame = frames[t]
         frame[:] = canvas[:, offset:offset + width]
-        if painter is not None:
-            stamp_trail(trail, traj, painter, t, scale, first)
-            frame[trail[:, offset:offset + width]] = trail_color(traj.bodies[painter].rgb)
         for k, body in enumerate(traj.bodies):
             paint(frame, shape_mask(body, screen_x[t, k], screen_y[t, k], scale, height, width), body.rgb)
         if pillar_left is not None:
@@ -106,16 +106,17 @@ def render_trajectory(spec: SceneSpec, traj: Trajectory, width: int, height: int
     return frames, screen_x, screen_y
 
 
-def stamp_trail(trail: np.ndarray, traj: Trajectory, k: int, t: int, scale: float, first: int) -> None:
-    """Paint body k's footprint along its way from frame t - 1 to frame t, in world columns."""
+def stamp_trail(canvas: np.ndarray, traj: Trajectory, k: int, t: int, scale: float, first: int) -> None:
+    """Paint body k's footprint along its way from frame t - 1 to frame t onto the world canvas."""
     body = traj.bodies[k]
+    rgb = trail_color(body.rgb)
     x1, y1 = traj.x[t, k] * scale - 0.5 - first, traj.y[t, k] * scale - 0.5
     x0, y0 = (traj.x[t - 1, k] * scale - 0.5 - first, traj.y[t - 1, k] * scale - 0.5) if t else (x1, y1)
     # Stamps at most a quarter of the body apart leave a continuous band.
     steps = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / max(1.0, body.w * scale / 4)))
     for s in range(1, steps + 1):
         a = s / steps
-        paint(trail, shape_mask(body, x0 + a * (x1 - x0), y0 + a * (y1 - y0), scale, *trail.shape), True)
+        paint(canvas, shape_mask(body, x0 + a * (x1 - x0), y0 + a * (y1 - y0), scale, *canvas.shape[:2]), rgb)
 
 
 def pillar_px(scale: float) -> int:

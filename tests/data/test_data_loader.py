@@ -1,7 +1,7 @@
 """The loader on real files: one-bucket batches, failing files replaced and counted, exact resume."""
 
 import itertools
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from patchflow.data.decode import decode_clip
 from patchflow.data.loader import TooManyDecodeFailures, build_loader
 from patchflow.data.manifest import read_manifest, write_manifest
 from patchflow.data.scan import scan
+from patchflow.data.video_io import MediaError
 
 TEMPORAL, SPATIAL = 4, 8  # debug VAE (r_t 4, 4x4) with 2x2 patches
 
@@ -100,16 +101,22 @@ def test_run_stops_past_the_skip_threshold(rows, media_dir):
 
 def test_slow_decodes_time_out_and_are_replaced(rows):
     slow = next(r["path"] for r in rows if Path(r["path"]).name == "tall_32x64.mp4")
+    release = threading.Event()
 
     def decode(path, *args):
         if path == slow:
-            time.sleep(2.0)
+            release.wait(10.0)  # a decoder stuck in FFmpeg, until the test lets it go
+            raise MediaError("released")
         return decode_clip(path, *args)
 
     cfg = data_cfg(decode_timeout_s=0.3, max_skip_fraction=1.0, image_ratio=0.0)
     loader = build_loader(cfg, rows, TEMPORAL, SPATIAL, epochs=1, decode_fn=decode)
     paths = [p for batch in loader for p in batch["path"]]
     assert slow not in paths and loader.skipped >= 1
+    release.set()  # let the abandoned decode threads end before the interpreter does
+    for thread in threading.enumerate():
+        if thread.name == "patchflow-decode":
+            thread.join()
 
 
 def test_rows_without_sizes_are_probed(media_dir, tmp_path):

@@ -134,7 +134,7 @@ def test_deterministic_for_a_seed_and_the_same_scene_at_any_resolution():
     c, _ = render_scene(spec, 64, 36, 17, 8, seed=10)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     _, big = render_scene(spec, 256, 144, 17, 8, seed=9)
-    for small_obj, big_obj in zip(ta["objects"], big["objects"]):  # index coords: (x + 0.5) scales
+    for small_obj, big_obj in zip(ta["objects"], big["objects"], strict=True):  # index coords: (x + 0.5) scales
         assert np.allclose((np.array(small_obj["x"]) + 0.5) * 4, np.array(big_obj["x"]) + 0.5, atol=0.01)
 
 
