@@ -56,7 +56,10 @@ def _label_table(background: str) -> np.ndarray:
     levels = (np.arange(1 << QUANT_BITS, dtype=np.float32) + 0.5) * (256 >> QUANT_BITS)
     grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)  # (Q^3, 3)
     refs = reference_colors(background)
-    dist = np.linalg.norm(grid[:, None, :] - refs[None, 1:, :], axis=-1)  # (Q^3, K-1)
+    ref = refs[1:]  # (K-1, 3)
+    # |g - r|^2 = |g|^2 - 2 g.r + |r|^2, as one matrix product: fast enough to build per background.
+    dist2 = (grid * grid).sum(1, keepdims=True) - 2 * grid @ ref.T + (ref * ref).sum(1)[None]  # (Q^3, K-1)
+    dist = np.sqrt(np.maximum(dist2, 0.0))
     nearest = dist.argmin(axis=1)
     labels = (nearest + 1).astype(np.int8)
     labels[dist[np.arange(len(grid)), nearest] > MATCH_TOLERANCE] = UNKNOWN
