@@ -36,6 +36,7 @@ def timesteps(steps: int, shift: float = 1.0, start: float = 1.0) -> torch.Tenso
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     grid = shift_t(torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64), shift)
+    grid[0], grid[-1] = 1.0, 0.0  # exact ends: the shift formula rounds 1 to 1 + 2e-16 for some shifts
     if start >= 1.0:
         return grid
     below = grid[grid < start]

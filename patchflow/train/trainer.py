@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +163,9 @@ class Trainer:
                     f"{self.nonfinite_in_a_row} steps in a row had a non-finite loss or gradient (step {self.step}); "
                     "lower train.lr, raise train.warmup_steps, or check the data")
         self.opt.zero_grad(set_to_none=True)
-        self.sched.step()  # the schedule follows the step count, applied or not
+        with warnings.catch_warnings():  # after a skipped first step torch warns that opt.step() never ran
+            warnings.simplefilter("ignore", UserWarning)
+            self.sched.step()  # the schedule follows the step count, applied or not
         self.tokens_seen += tokens
         return {"loss": loss.item(), "grad_norm": grad_norm.item(), "lr": lr, "tokens": tokens,
                 "skipped": self.skipped, "applied": finite}

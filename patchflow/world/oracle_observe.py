@@ -54,16 +54,16 @@ def reference_colors(background: str) -> np.ndarray:
 def _label_table(background: str) -> np.ndarray:
     """Nearest-palette label for every quantised RGB value, as a flat lookup table."""
     levels = (np.arange(1 << QUANT_BITS, dtype=np.float32) + 0.5) * (256 >> QUANT_BITS)
-    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)  # (Q^3, 3)
     refs = reference_colors(background)
-    ref = refs[1:]  # (K-1, 3)
-    # |g - r|^2 = |g|^2 - 2 g.r + |r|^2, as one matrix product: fast enough to build per background.
-    dist2 = (grid * grid).sum(1, keepdims=True) - 2 * grid @ ref.T + (ref * ref).sum(1)[None]  # (Q^3, K-1)
-    dist = np.sqrt(np.maximum(dist2, 0.0))
-    nearest = dist.argmin(axis=1)
-    labels = (nearest + 1).astype(np.int8)
-    labels[dist[np.arange(len(grid)), nearest] > MATCH_TOLERANCE] = UNKNOWN
-    return labels
+    best = np.full((len(levels),) * 3, np.inf, dtype=np.float32)  # (Q, Q, Q) over r, g, b
+    labels = np.zeros(best.shape, dtype=np.int8)
+    for label in range(1, len(refs)):  # a running minimum of squared distances, channel by channel
+        r, g, b = ((levels - c) ** 2 for c in refs[label])
+        dist2 = r[:, None, None] + g[None, :, None] + b[None, None, :]
+        closer = dist2 < best
+        best[closer], labels[closer] = dist2[closer], label
+    labels[best > MATCH_TOLERANCE**2] = UNKNOWN
+    return labels.reshape(-1)
 
 
 def classify(frames: np.ndarray, background: str) -> np.ndarray:

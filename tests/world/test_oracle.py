@@ -92,10 +92,10 @@ def _timed(fn) -> float:
 # ---- agreement with the ground truth ------------------------------------------------------------------
 
 
-def test_agrees_with_truth_on_random_scenes():
-    results = [score(frames, facts_of(spec), 8.0) for spec, frames in random_videos(40, seed=1)]
+def test_agrees_with_truth_on_200_random_scenes():
+    results = [score(frames, facts_of(spec), 8.0) for spec, frames in random_videos(200, seed=1)]
     rate, judged, failed = agreement(results)
-    assert judged > 300  # most facts are judged, not skipped
+    assert judged > 1500  # most facts are judged, not skipped
     assert rate >= 0.99, failed
     judged_kinds = {f.name.split(".")[-1] for r in results for f in r.facts}
     assert {"shape", "size", "motion", "speed", "walls", "background", "count", "pan", "paint"} <= judged_kinds
@@ -119,13 +119,6 @@ def test_agrees_with_its_own_caption():
     results = [score(frames, parse_caption(make_caption(spec, rng)), 8.0) for spec, frames in random_videos(20, 3)]
     rate, judged, failed = agreement(results)
     assert judged > 150
-    assert rate >= 0.99, failed
-
-
-@pytest.mark.slow
-def test_agrees_with_truth_on_200_scenes():
-    results = [score(frames, facts_of(spec), 8.0) for spec, frames in random_videos(200, seed=11)]
-    rate, judged, failed = agreement(results)
     assert rate >= 0.99, failed
 
 

@@ -32,12 +32,14 @@ class PixelGroupNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, t, h, w = x.shape
-        g = x.view(b, self.groups, c // self.groups, t, h, w)  # (B, G, C/G, T, H, W)
-        var, mean = torch.var_mean(g, dim=2, keepdim=True, correction=0)
-        g = (g - mean) * torch.rsqrt(var + self.eps)
-        x = g.view(b, c, t, h, w)  # (B, C, T, H, W)
-        return x * self.weight.view(1, c, 1, 1, 1) + self.bias.view(1, c, 1, 1, 1)
+        c = x.shape[1]
+        y = x.permute(0, 2, 3, 4, 1)  # (B, T, H, W, C): free when x is channels-last
+        if self.groups == 1:
+            y = F.layer_norm(y, (c,), self.weight, self.bias, self.eps)  # one fused pass
+        else:
+            g = y.reshape(*y.shape[:4], self.groups, c // self.groups)  # (B, T, H, W, G, C/G)
+            y = F.layer_norm(g, (c // self.groups,), eps=self.eps).reshape(y.shape) * self.weight + self.bias
+        return y.permute(0, 4, 1, 2, 3)  # (B, C, T, H, W)
 
 
 class ResBlock(nn.Module):

@@ -58,12 +58,12 @@ class CausalConv3d(nn.Module):
         st, sh, sw = stride
         self.kt, self.st = kt, st
         self.pad_t = kt - 1
-        # (left, right, top, bottom) in F.pad order for the last two dims (W, H)
-        if sh == 1 and sw == 1:
-            self.pad_hw = (kw // 2, kw // 2, kh // 2, kh // 2)
-        else:
-            self.pad_hw = (0, kw - sw, 0, kh - sh)
-        self.conv = nn.Conv3d(in_ch, out_ch, kernel, stride=stride)
+        # stride 1: 'same' zero padding inside the conv (no copy); stride 2: (left, right, top, bottom)
+        # for F.pad, only right/bottom, so even H, W halve exactly
+        same = sh == 1 and sw == 1
+        self.pad_hw = (0, 0, 0, 0) if same else (0, kw - sw, 0, kh - sh)
+        padding = (0, kh // 2, kw // 2) if same else 0
+        self.conv = nn.Conv3d(in_ch, out_ch, kernel, stride=stride, padding=padding)
         self.cache_key = ""  # set once by the owning model to its module name
 
     def forward(self, x: torch.Tensor, cache: StreamCache | None = None) -> torch.Tensor:

@@ -1,0 +1,269 @@
+"""The world bench: generate every bench prompt, judge it with the oracle, report pass rates.
+
+    result = run_world_bench(truth_generator(), n_per_category=2, out_dir="runs/bench")
+    result.overall  # share of judged facts that pass, over all samples
+
+A generator is any function `(prompt, width, height, num_frames, fps, seed) -> (T, H, W, 3) uint8`:
+`truth_generator()` renders the prompt's scene with the simulator (the ceiling: it must score
+>= 99%, or the bench measures the oracle instead of the model), `pipeline_generator(dir)` samples
+a model folder. Pass rates are passed facts / judged facts (facts the video cannot show, such as
+the motion of an image, are skipped, not failed). Spontaneous appearances and disappearances
+(objects popping in or out away from the pillar and the frame edges) are counted per minute of
+video. The output folder gets summary.md, summary.json and one contact sheet per category.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from patchflow.data.video_io import contact_sheet, write_image
+from patchflow.eval.world_prompts import BENCH_VERSION, BenchPrompt, select
+from patchflow.world.oracle import FactResult, observe, score_observation
+from patchflow.world.parser import parse_caption
+from patchflow.world.scene import SceneFacts
+
+GenerateFn = Callable[[str, int, int, int, float, int], np.ndarray]
+
+# Framing: an object is whole in a frame when it does not touch the frame edge, or touches it with
+# at least this share of its full area (a bounce grazes the edge; a crop cuts the object off).
+WHOLE_AREA = 0.85
+WHOLE_FRAMES = 0.9  # share of the video's frames in which each object must be whole
+
+
+@dataclass
+class SampleResult:
+    id: str
+    category: str
+    text: str
+    width: int
+    height: int
+    num_frames: int
+    fps: float
+    seed: int
+    passed: int
+    judged: int
+    appearances: int
+    disappearances: int
+    failed: list[dict]  # {"name", "detail"} of every failed fact
+    skipped: int
+    generate_s: float
+
+
+@dataclass
+class CategoryResult:
+    samples: int = 0
+    passed: int = 0
+    judged: int = 0
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / self.judged if self.judged else None
+
+
+@dataclass
+class BenchResult:
+    version: str
+    model: str
+    seed: int
+    n_per_category: int
+    samples: list[SampleResult] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def categories(self) -> dict[str, CategoryResult]:
+        out: dict[str, CategoryResult] = {}
+        for s in self.samples:
+            c = out.setdefault(s.category, CategoryResult())
+            c.samples += 1
+            c.passed += s.passed
+            c.judged += s.judged
+        return out
+
+    @property
+    def overall(self) -> float | None:
+        judged = sum(s.judged for s in self.samples)
+        return sum(s.passed for s in self.samples) / judged if judged else None
+
+    @property
+    def video_minutes(self) -> float:
+        return sum(s.num_frames / s.fps for s in self.samples) / 60.0
+
+    def per_minute(self, events: str) -> float:
+        total = sum(getattr(s, events) for s in self.samples)
+        return total / self.video_minutes if self.video_minutes else 0.0
+
+    def summary(self) -> dict:
+        """The numbers: per-category and overall pass rates, pop-ins and pop-outs per minute."""
+        return {
+            "version": self.version, "model": self.model, "seed": self.seed,
+            "n_per_category": self.n_per_category,
+            "overall": self.overall,
+            "categories": {name: {"pass_rate": c.pass_rate, "passed": c.passed, "judged": c.judged,
+                                  "samples": c.samples} for name, c in self.categories().items()},
+            "appearances_per_min": self.per_minute("appearances"),
+            "disappearances_per_min": self.per_minute("disappearances"),
+            "video_minutes": self.video_minutes,
+            "elapsed_s": round(self.elapsed_s, 2),
+        }
+
+    def to_dict(self) -> dict:
+        return {**self.summary(), "samples": [asdict(s) for s in self.samples]}
+
+    def markdown(self) -> str:
+        def pct(rate):
+            return "n/a" if rate is None else f"{100 * rate:.1f}%"
+
+        lines = [f"# World bench ({self.version})", "",
+                 f"model: `{self.model}`, seed {self.seed}, {self.n_per_category} prompt(s) per category, "
+                 f"{self.video_minutes:.2f} min of video, {self.elapsed_s:.0f} s", "",
+                 "| category | samples | facts passed | pass rate |", "| --- | ---: | ---: | ---: |"]
+        for name, c in self.categories().items():
+            lines.append(f"| {name} | {c.samples} | {c.passed}/{c.judged} | {pct(c.pass_rate)} |")
+        passed, judged = sum(s.passed for s in self.samples), sum(s.judged for s in self.samples)
+        lines += [f"| **overall** | {len(self.samples)} | {passed}/{judged} | **{pct(self.overall)}** |", "",
+                  f"Spontaneous appearances: {self.per_minute('appearances'):.2f} per minute of video; "
+                  f"disappearances: {self.per_minute('disappearances'):.2f} per minute.", ""]
+        failures = [(s, f) for s in self.samples for f in s.failed]
+        if failures:
+            lines += ["## Failed facts", ""]
+            lines += [f"- `{s.id}` \"{s.text}\": {f['name']}: {f['detail']}" for s, f in failures]
+        return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- generators
+
+
+def truth_generator() -> GenerateFn:
+    """The simulator as a model: render the scene the prompt states, unsaid facts drawn from the seed."""
+    from patchflow.world.render import render_scene
+    from patchflow.world.scene import complete
+
+    def generate(prompt: str, width: int, height: int, num_frames: int, fps: float, seed: int) -> np.ndarray:
+        frames, _ = render_scene(complete(parse_caption(prompt), seed), width, height, num_frames, fps, seed)
+        return frames
+
+    return generate
+
+
+def pipeline_generator(model_dir: str | Path, steps: int | None = None, guidance: float | None = None,
+                       device: str = "cpu") -> GenerateFn:
+    """A model folder as a generator: one video per call, noise from a CPU generator seeded per prompt."""
+    import torch
+
+    from patchflow.pipeline import Pipeline, to_uint8
+
+    pipe = Pipeline.from_pretrained(model_dir, device=device)
+    pipe.progress = False  # the bench shows its own bar
+
+    def generate(prompt: str, width: int, height: int, num_frames: int, fps: float, seed: int) -> np.ndarray:
+        out = pipe(prompt, height=height, width=width, num_frames=num_frames, fps=fps, num_inference_steps=steps,
+                   guidance_scale=guidance, generator=torch.Generator().manual_seed(seed), output_type="np")
+        return to_uint8(out.frames)[0]  # (1, F, H, W, 3) float in [0, 1] -> (F, H, W, 3) uint8
+
+    return generate
+
+
+# ----------------------------------------------------------------------------- judging
+
+
+def framing_facts(obs, facts: SceneFacts) -> list[FactResult]:
+    """Each stated object stays whole in view: in at least WHOLE_FRAMES of the frames it is present and
+    either clear of the frame edge or, touching it, at least WHOLE_AREA of its full area (the median
+    area over its frames clear of the edge; the largest area seen when it never is)."""
+    colors = [o.color for o in facts.objects if o.color] or sorted(obs.tracks)
+    results = []
+    for color in colors:
+        name = f"framing[{color}]"
+        track = obs.tracks.get(color)
+        if track is None:
+            results.append(FactResult(name, False, "object not in the video"))
+            continue
+        clear = track.present & ~track.at_edge
+        full = float(np.median(track.area[clear])) if clear.any() else float(np.nanmax(track.area))
+        whole = track.present & (~track.at_edge | (np.nan_to_num(track.area) >= WHOLE_AREA * full))
+        share = float(whole.mean())
+        results.append(FactResult(name, share >= WHOLE_FRAMES,
+                                  f"whole in view in {share:.0%} of frames (needs {WHOLE_FRAMES:.0%})"))
+    return results
+
+
+def judge(prompt: BenchPrompt, frames: np.ndarray) -> tuple[list[FactResult], list[FactResult], int, int]:
+    """(judged facts, skipped facts, appearances, disappearances) of one generated sample."""
+    facts = parse_caption(prompt.text)
+    obs = observe(frames, prompt.fps)
+    report = score_observation(obs, facts)
+    judged = list(report.facts)
+    if prompt.category == "framing":
+        judged += framing_facts(obs, facts)
+    return judged, list(report.skipped), report.appearances, report.disappearances
+
+
+def check_frames(prompt: BenchPrompt, frames: np.ndarray) -> np.ndarray:
+    """The generator's output as (T, H, W, 3) uint8 of the asked size; a wrong one is the generator's bug."""
+    frames = np.asarray(frames)
+    want = (prompt.num_frames, prompt.height, prompt.width, 3)
+    if frames.dtype != np.uint8 or frames.shape != want:
+        raise ValueError(f"generator returned {frames.dtype} {frames.shape} for {prompt.id}; wanted uint8 {want}")
+    return frames
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def write_sheet(path: Path, sheets: list[np.ndarray], gap: int = 4) -> None:
+    """Stack one contact sheet per sample into one picture, left-aligned on white."""
+    width = max(s.shape[1] for s in sheets)
+    height = sum(s.shape[0] for s in sheets) + gap * (len(sheets) - 1)
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    y = 0
+    for s in sheets:
+        canvas[y:y + s.shape[0], :s.shape[1]] = s
+        y += s.shape[0] + gap
+    write_image(path, canvas)
+
+
+def run_world_bench(generate_fn: GenerateFn, n_per_category: int, out_dir: str | Path, seed: int = 0,
+                    progress: bool = True, long: bool = False, categories: tuple[str, ...] | None = None,
+                    model: str = "custom") -> BenchResult:
+    """Generate and judge the first `n_per_category` prompts of every category (the 60 s samples
+    only with `long`); write summary.md, summary.json and sheets/<category>.png under `out_dir`."""
+    prompts = select(n_per_category, long=long, categories=categories)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = BenchResult(BENCH_VERSION, model, seed, n_per_category)
+    sheets: dict[str, list[np.ndarray]] = {}
+    start = time.perf_counter()
+    columns = (TextColumn("world bench {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=not progress) as bar:
+        task = bar.add_task("", total=len(prompts))
+        for p in prompts:
+            bar.update(task, description=p.id)
+            t0 = time.perf_counter()
+            frames = check_frames(p, generate_fn(p.text, p.width, p.height, p.num_frames, p.fps, seed + p.seed_offset))
+            generate_s = time.perf_counter() - t0
+            judged, skipped, appear, vanish = judge(p, frames)
+            result.samples.append(SampleResult(
+                id=p.id, category=p.category, text=p.text, width=p.width, height=p.height,
+                num_frames=p.num_frames, fps=p.fps, seed=seed + p.seed_offset, passed=sum(f.passed for f in judged),
+                judged=len(judged), appearances=appear, disappearances=vanish,
+                failed=[{"name": f.name, "detail": f.detail} for f in judged if not f.passed],
+                skipped=len(skipped), generate_s=round(generate_s, 3)))
+            sheets.setdefault(p.category, []).append(contact_sheet(frames, max_frames=8, cols=8, max_side=96))
+            bar.advance(task)
+    result.elapsed_s = time.perf_counter() - start
+    for category, category_sheets in sheets.items():
+        write_sheet(out_dir / "sheets" / f"{category}.png", category_sheets)
+    (out_dir / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
+    (out_dir / "summary.md").write_text(result.markdown())
+    return result
+
+
+__all__ = ["run_world_bench", "truth_generator", "pipeline_generator", "BenchResult", "SampleResult",
+           "framing_facts", "GenerateFn"]
