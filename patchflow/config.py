@@ -149,6 +149,7 @@ class SampleConfig:
     guidance: float = 5.0
     shift: float = 0.0  # 0 = use the flow's token-count shift
     window_latent_frames: int = 0  # sliding-window length for long videos; 0 = sample whole
+    context_latents: int = 2  # latent frames of existing footage that condition an extension, a join or a window
 
 
 @dataclass

@@ -97,7 +97,7 @@ class Pipeline:
 
         `dtype` applies to the VAE and the DiT (the sampler's arithmetic stays float32).
         """
-        for name, module, where in (("vae", self.vae, vae), ("transformer", self.transformer, transformer)):
+        for module, where in ((self.vae, vae), (self.transformer, transformer)):
             target = where or device
             if target is not None or dtype is not None:
                 module.to(device=target, dtype=dtype)
@@ -235,7 +235,7 @@ class Pipeline:
         r = self.temporal_factor
         if batch != 1:
             raise ValueError("sliding-window generation makes one video at a time")
-        context_latents = max(1, window // 4)
+        context_latents = max(1, min(self.config.sample.context_latents, window - 1))
         first = 1 + r * (window - 1)
         for c in conds:
             if c.frame_index < 0 or c.frame_index >= first:

@@ -22,8 +22,8 @@ def world_tiny() -> Config:
             temporal_factor=4, spatial_factor=4, mid_attention=False, chunk_frames=16, tile_size=0,
         ),
         vae_train=VAETrainConfig(steps=3000, lr=5e-4, kl_weight=1e-6, sheet_every=500),
-        dit=DiTConfig(preset="S", in_channels=8, patch_size=[1, 2, 2], width=192, depth=6, heads=6),
+        dit=DiTConfig(preset="tiny", in_channels=8, patch_size=[1, 2, 2], width=192, depth=6, heads=6),
         text=TextConfig(max_length=48),
-        sample=SampleConfig(sampler="euler", steps=20, guidance=4.0),
+        sample=SampleConfig(sampler="euler", steps=20, guidance=4.0, window_latent_frames=9),
         train=TrainConfig(out_dir="runs/world_tiny", steps=4000, lr=3e-4, warmup_steps=200, ckpt_every=500),
     )

@@ -156,18 +156,19 @@ def command(
 def _plan(inputs, image_frames, extend, loop, strength, frames, seconds, fps, r_t, height, width,
           pipe, prompt, negative_prompt, steps, guidance, seed) -> tuple[fc.Plan, str]:
     """Pick the preset from the options: the one place that knows which mode a command line means."""
+    context = pipe.config.sample.context_latents
     if len(inputs) == 2:
         new = _frame_count(frames, seconds, fps, r_t, 0, "connect (transition)")
-        return fc.connect(inputs[0], inputs[1], new, r_t), "connect"
+        return fc.connect(inputs[0], inputs[1], new, r_t, context), "connect"
     if inputs and extend == "forward":
         new = _frame_count(frames, seconds, fps, r_t, 0, "forward extension")
-        return fc.extend_forward(inputs[0], new, r_t), "extend forward"
+        return fc.extend_forward(inputs[0], new, r_t, context), "extend forward"
     if inputs and extend == "backward":
         new = _frame_count(frames, seconds, fps, r_t, 1, "backward extension")
-        return fc.extend_backward(inputs[0], new, r_t), "extend backward"
+        return fc.extend_backward(inputs[0], new, r_t, context), "extend backward"
     if inputs and loop:
         new = _frame_count(frames, seconds, fps, r_t, 0, "loop transition")
-        return fc.loop_video(inputs[0], new, r_t), "loop (video)"
+        return fc.loop_video(inputs[0], new, r_t, context), "loop (video)"
     source = inputs[0] if inputs else (image_frames[None] if image_frames is not None else None)
     if strength is not None:
         if source is None:

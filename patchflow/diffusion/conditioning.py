@@ -104,4 +104,4 @@ def drop_text(texts: list[str], p: float, generator: torch.Generator | None = No
     """Replace each prompt by "" with probability p (flow.text_dropout): trains the unconditional branch
     that classifier-free guidance needs."""
     keep = torch.rand(len(texts), generator=generator) >= p
-    return [s if k else "" for s, k in zip(texts, keep.tolist())]
+    return [s if k else "" for s, k in zip(texts, keep.tolist(), strict=True)]

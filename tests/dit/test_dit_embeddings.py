@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from patchflow.models.dit.attention import attention, bind
-from patchflow.models.dit.embeddings import apply_rope, patch_grid, patchify, rope_axes, rope_freqs, unpatchify
+from patchflow.models.dit.embeddings import (
+    apply_rope,
+    patch_grid,
+    patchify,
+    rope_axes,
+    rope_freqs,
+    unpatchify,
+)
 
 
 @pytest.mark.parametrize("shape,patch", [((2, 4, 3, 6, 10), (1, 2, 2)), ((1, 3, 4, 6, 9), (2, 3, 3)), ((1, 2, 1, 5, 7), (1, 1, 1))])

@@ -1,11 +1,21 @@
 """Model + objective: the debug DiT fits a fixed tiny batch under the rectified-flow loss."""
 
+import pytest
 import torch
 
 from patchflow.config import FlowConfig
 from patchflow.diffusion.conditioning import latent_t, random_frame_mask, tokens_t
 from patchflow.diffusion.flow import add_noise, flow_loss, sample_t, velocity_target
 from patchflow.models.dit import DiT, dit_config
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny matmuls: one thread is as fast, and far faster when other processes share the cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def test_debug_dit_flow_loss_falls_on_a_fixed_batch():

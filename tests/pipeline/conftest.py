@@ -76,9 +76,9 @@ def pipe(model_dir):
 
 @pytest.fixture(scope="session")
 def world_video_file(tmp_path_factory):
-    """A real mp4 of a world scene (17 frames, 32x32, 8 fps) and its decoded frames."""
+    """A real mp4 of a world scene (17 frames, 32x32, 12 fps) and its decoded frames."""
     clips, _ = world_clips(1, seed=7, frames=17)
-    path = video_io.write_video(tmp_path_factory.mktemp("media") / "world.mp4", clips[0], FPS, pix_fmt="yuv420p")
+    path = video_io.write_video(tmp_path_factory.mktemp("media") / "world.mp4", clips[0], 12, pix_fmt="yuv420p")
     return path, video_io.read_video(path)[0]
 
 

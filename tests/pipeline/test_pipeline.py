@@ -28,7 +28,7 @@ def reconstruct(pipe, frames_uint8):
 def test_folder_round_trip_keeps_weights_and_config(model_dir, pipe):
     assert (model_dir / "model_index.json").is_file() and (model_dir / "transformer").is_dir()
     again = Pipeline.from_pretrained(model_dir)
-    for a, b in zip(pipe.transformer.state_dict().values(), again.transformer.state_dict().values()):
+    for a, b in zip(pipe.transformer.state_dict().values(), again.transformer.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert again.config == pipe.config
     assert any(bool(p.abs().sum() > 0) for p in pipe.transformer.proj_out.parameters())  # it was trained

@@ -55,3 +55,23 @@ def test_two_processes_match_one_process(mode, two_process_runs, one_process_run
     one_dit = DiT.from_pretrained(one_process_run.out_dir / "model" / "transformer")
     for (name, a), (_, b) in zip(dist_dit.named_parameters(), one_dit.named_parameters(), strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.slow
+def test_torchrun_cli_fsdp(tmp_path, tiny_root, latent_cache):
+    """The real launcher: `torchrun --nproc_per_node 2 -m patchflow train` with FSDP2 on gloo."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import tiny_overrides
+
+    overrides = [o for o in tiny_overrides(tiny_root) if not o.startswith("train.out_dir")]
+    overrides += [f"train.out_dir={tmp_path}/run", "train.steps=3", "train.parallel=fsdp", f"data.latents={latent_cache}"]
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "0", "-m", "patchflow", "train", "--recipe", "debug"]
+    cmd += [arg for o in overrides for arg in ("--set", o)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={"OMP_NUM_THREADS": "1",
+                          **__import__("os").environ})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "run" / "model" / "transformer" / "config.json").is_file()

@@ -19,7 +19,7 @@ from einops import rearrange
 def patch_grid(shape: tuple[int, ...], patch: tuple[int, int, int]) -> tuple[int, int, int]:
     """(T/p_t, H/p_h, W/p_w) for a (B, C, T, H, W) shape; ValueError naming the sizes if not divisible."""
     T, H, W = shape[-3:]
-    bad = [f"{n}={s} % {p} != 0" for n, s, p in zip("THW", (T, H, W), patch) if s % p]
+    bad = [f"{n}={s} % {p} != 0" for n, s, p in zip("THW", (T, H, W), patch, strict=True) if s % p]
     if bad:
         raise ValueError(
             f"latent grid (T, H, W) = {(T, H, W)} is not divisible by patch size {tuple(patch)}: {', '.join(bad)}"
@@ -96,7 +96,7 @@ def rope_freqs(
     """
     T, H, W = grid
     angles = []
-    for n, d, off in zip(grid, rope_axes(head_dim), offset):
+    for n, d, off in zip(grid, rope_axes(head_dim), offset, strict=True):
         pos = torch.arange(n, device=device, dtype=torch.float64) + off  # (n,)
         inv_freq = theta ** (-torch.arange(0, d, 2, device=device, dtype=torch.float64) / d)  # (d/2,)
         angles.append(torch.outer(pos, inv_freq))  # (n, d/2)

@@ -26,7 +26,12 @@ import torch.nn as nn
 from patchflow.config import DiTConfig, from_dict
 from patchflow.models.dit.attention import bind
 from patchflow.models.dit.embeddings import (
-    TimestepEmbedder, apply_rope, patch_grid, patchify, rope_freqs, unpatchify,
+    TimestepEmbedder,
+    apply_rope,
+    patch_grid,
+    patchify,
+    rope_freqs,
+    unpatchify,
 )
 from patchflow.models.dit.layers import MLP, AdaLNSingle, LayerNorm, RMSNorm, modulate
 
