@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from patchflow.config import Config, from_dict, load
@@ -303,8 +304,9 @@ class _StepBar:
     def __enter__(self):
         if not self.enabled or self.total == 0:
             return lambda: None
+        console = Console(stderr=True)
         self.bar = Progress(TextColumn("denoising"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            transient=True)
+                            console=console, transient=True, disable=not console.is_terminal)
         self.bar.start()
         task = self.bar.add_task("steps", total=self.total)
         return lambda: self.bar.advance(task)

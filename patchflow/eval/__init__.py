@@ -1,0 +1,1 @@
+"""Measurements: VAE reconstruction (vae_metrics), the world bench (world_bench)."""

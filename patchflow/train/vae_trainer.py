@@ -10,6 +10,7 @@ videos. Checkpoints live in <train.out_dir>/vae_train/checkpoints; the finished 
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -21,7 +22,11 @@ from patchflow.config import Config
 from patchflow.data.video_io import contact_sheet, to_frames, write_image
 from patchflow.models.vae import CausalVAE
 from patchflow.models.vae.losses import (
-    PatchDiscriminator3D, PerceptualLoss, adaptive_weight, hinge_d_loss, kl_loss,
+    PatchDiscriminator3D,
+    PerceptualLoss,
+    adaptive_weight,
+    hinge_d_loss,
+    kl_loss,
 )
 from patchflow.train.checkpoint import load_checkpoint, save_checkpoint
 from patchflow.train.ema import EMA
@@ -146,7 +151,7 @@ class VAETraining:
         total = total_sq = None
         count = 0
         self.vae.eval()
-        for _, batch in zip(range(self.tc.stats_batches), batches):
+        for batch in itertools.islice(batches, self.tc.stats_batches):
             mean, _ = self.vae.encode_posterior(batch["video"].to(self.device))
             flat = mean.transpose(0, 1).reshape(mean.shape[1], -1).double()  # (C, B T' H' W')
             total = flat.sum(1) if total is None else total + flat.sum(1)
