@@ -11,7 +11,7 @@ same machine; one warm-up then one timed encode + decode each.
 
     python bench/vae.py                        # table
     python bench/vae.py --json                 # one JSON line
-    python bench/vae.py --durations 1,5 --size 64 --fps 8 --threads 1
+    python bench/vae.py --durations 1,5 --size 64 --fps 8 --threads 1 --image-size 0 --no-peer
 """
 
 from __future__ import annotations
@@ -74,10 +74,44 @@ def run_point(recipe: str, seconds: float, fps: int, size: int, chunk: int, mode
             "time_s": round(elapsed, 3), "exact_peak": exact}
 
 
+def run_image_point(recipe: str, size: int, tile: int) -> dict:
+    """Decode one size x size image from latents, tiled (tile px) or whole (tile 0): peak RSS growth and time."""
+    torch.manual_seed(0)
+    vae = CausalVAE(get_recipe(recipe).vae).eval()
+    s = vae.spatial_factor
+    z = torch.randn(1, vae.latent_channels, 1, size // s, size // s)
+    with torch.no_grad():
+        vae.decode(z[..., :8, :8])  # warm-up
+    base = rss_mib()
+    exact = reset_peak()
+    start = time.perf_counter()
+    with torch.no_grad():
+        out = vae.decode(z, tile=tile)
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert out.shape[-2:] == (size, size)
+    return {"image": size, "mode": f"tiled {tile}px" if tile else "whole", "peak_growth_mib": round(peak - base, 1),
+            "time_s": round(elapsed, 3), "exact_peak": exact}
+
+
+def _env() -> dict:
+    # A fixed mmap threshold makes glibc give big freed buffers straight back to the OS, so RSS
+    # follows what torch holds; with glibc's sliding threshold, freed chunk buffers linger in the
+    # heap and RSS drifts up by a few hundred MiB whatever the mode.
+    return {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+
+
 def measure_in_subprocess(args, seconds: float, mode: str) -> dict:
     cmd = [sys.executable, __file__, "--point", mode, str(seconds), "--recipe", args.recipe, "--fps", str(args.fps),
            "--size", str(args.size), "--chunk", str(args.chunk), "--threads", str(args.threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=_env())
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def image_in_subprocess(args, tile: int) -> dict:
+    cmd = [sys.executable, __file__, "--image-point", str(tile), "--recipe", args.recipe,
+           "--image-size", str(args.image_size), "--threads", str(args.threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=_env())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -134,7 +168,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--peer-width", type=int, default=32)
     ap.add_argument("--peer-latent", type=int, default=8)
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--image-size", type=int, default=1024, help="side of the big image decoded tiled vs whole")
+    ap.add_argument("--image-tile", type=int, default=256)
     ap.add_argument("--point", nargs=2, metavar=("MODE", "SECONDS"), help=argparse.SUPPRESS)
+    ap.add_argument("--image-point", type=int, metavar="TILE", help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if args.threads:
@@ -142,12 +179,16 @@ def main(argv=None) -> dict:
     if args.point:
         print(json.dumps(run_point(args.recipe, float(args.point[1]), args.fps, args.size, args.chunk, args.point[0])))
         return {}
+    if args.image_point is not None:
+        print(json.dumps(run_image_point(args.recipe, args.image_size, args.image_point)))
+        return {}
     points = [measure_in_subprocess(args, float(s), mode)
               for s in args.durations.split(",") for mode in ("chunked", "whole")]
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                    f"threads {torch.get_num_threads()}",
         "recipe": args.recipe, "size": args.size, "fps": args.fps, "chunk_frames": args.chunk, "points": points,
+        "image": [image_in_subprocess(args, tile) for tile in (args.image_tile, 0)] if args.image_size else [],
         "peer": None if args.no_peer else time_peer(args),
     }
     if args.json:
@@ -157,6 +198,9 @@ def main(argv=None) -> dict:
     print(f"{'seconds':>8} {'frames':>7} {'mode':>8} {'peak MiB':>9} {'time s':>8}")
     for p in points:
         print(f"{p['seconds']:>8g} {p['frames']:>7} {p['mode']:>8} {p['peak_growth_mib']:>9.1f} {p['time_s']:>8.2f}")
+    for p in result["image"]:
+        print(f"image {p['image']}x{p['image']} decode {p['mode']:>12}: peak {p['peak_growth_mib']:.1f} MiB, "
+              f"{p['time_s']:.2f} s")
     if result["peer"]:
         print("vs diffusers AutoencoderKLWan (matched size):", json.dumps(result["peer"]))
     return result

@@ -21,9 +21,10 @@ def debug() -> Config:
             latent_channels=4, base_width=16, width_mults=[1, 2, 2], num_res_blocks=1,
             temporal_factor=4, spatial_factor=4, mid_attention=False, chunk_frames=8, tile_size=0,
         ),
-        vae_train=VAETrainConfig(steps=20, lr=1e-3, sheet_every=0),
+        vae_train=VAETrainConfig(steps=20, lr=1e-3, warmup_steps=2, sheet_every=0, log_every=5, ckpt_every=10, stats_batches=4),
         dit=DiTConfig(preset="debug", in_channels=4, patch_size=[1, 2, 2], width=64, depth=2, heads=4),
         text=TextConfig(max_length=32),
         sample=SampleConfig(sampler="euler", steps=4, guidance=3.0),
-        train=TrainConfig(out_dir="runs/debug", steps=20, lr=1e-3, warmup_steps=2, log_every=5, ckpt_every=10),
+        train=TrainConfig(out_dir="runs/debug", steps=20, lr=1e-3, warmup_steps=2, log_every=5, ckpt_every=10,
+                          sample_height=32, sample_width=32, sample_num_frames=9),
     )

@@ -100,6 +100,13 @@ class Trainer:
         empty, _ = self.batches.empty_text()
         if empty.shape[-1] != self.cfg.dit.text_dim:
             raise ValueError(f"text encoder width {empty.shape[-1]} != dit.text_dim={self.cfg.dit.text_dim}")
+        index = getattr(self.batches, "index", None)  # a latent cache: it must come from this run's VAE
+        fresh_vae_differs = index is not None and not index["vae"]["path"] and index["seed"] != self.tc.seed
+        if index is not None and (index["vae"]["path"] != (self.tc.vae_path or self.cfg.vae.pretrained)
+                                  or fresh_vae_differs):
+            raise ValueError(f"the latent cache {self.cfg.data.latents} was encoded with the VAE "
+                             f"{index['vae']['path'] or '(fresh, seed ' + str(index['seed']) + ')'!r} but this run's is "
+                             f"{self.tc.vae_path or '(fresh, seed ' + str(self.tc.seed) + ')'!r}: the model folder would pair the DiT with the wrong VAE")
         channels = getattr(self.batches, "latent_channels", None) or self.batches.vae.latent_channels
         if channels != self.cfg.dit.in_channels:
             raise ValueError(f"VAE latent channels {channels} != dit.in_channels={self.cfg.dit.in_channels}")

@@ -103,6 +103,14 @@ def test_text_padding_tokens_do_not_change_the_output():
     real[0, 1] += 1.0  # a real token does matter
     assert (model(x, t, real, mask)[0] - v[0]).abs().max() > 1e-3
     assert torch.allclose(model(x, t, real, mask)[1], v[1], atol=1e-5)
+    # padding columns that no sample uses are trimmed: same output with or without them
+    longer = torch.cat([text, torch.randn(2, 5, 32)], 1)
+    longer_mask = torch.cat([mask, torch.zeros(2, 5, dtype=torch.bool)], 1)
+    assert torch.allclose(model(x, t, longer, longer_mask), v, atol=1e-5)
+    # an all-true mask (passed to attention as None) equals explicit masking of nothing
+    full = torch.ones_like(mask)
+    ref = model._trim_text(text, full)
+    assert ref[1] is None and torch.equal(ref[0], text)
     # a mask with no valid token still gives a finite output
     assert torch.isfinite(model(x, t, text, torch.zeros_like(mask))).all()
 

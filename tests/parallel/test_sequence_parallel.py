@@ -3,7 +3,12 @@
 import torch
 from spawn_util import spawn
 
-from patchflow.parallel.sequence_parallel import apply_sequence_parallel, gather_sequence, shard_sequence, ulysses
+from patchflow.parallel.sequence_parallel import (
+    apply_sequence_parallel,
+    gather_sequence,
+    shard_sequence,
+    ulysses,
+)
 
 
 def reference_attention(q, k, v, mask=None):

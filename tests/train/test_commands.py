@@ -4,8 +4,8 @@ import json
 
 import torch
 import typer
-from safetensors.torch import load_file
 from conftest import tiny_overrides
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from patchflow.cli import app

@@ -69,9 +69,9 @@ def test_torchrun_cli_fsdp(tmp_path, tiny_root, latent_cache):
     overrides = [o for o in tiny_overrides(tiny_root) if not o.startswith("train.out_dir")]
     overrides += [f"train.out_dir={tmp_path}/run", "train.steps=3", "train.parallel=fsdp", f"data.latents={latent_cache}"]
     torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "0", "-m", "patchflow", "train", "--recipe", "debug"]
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "patchflow", "train", "--recipe", "debug"]
     cmd += [arg for o in overrides for arg in ("--set", o)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={"OMP_NUM_THREADS": "1",
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={"OMP_NUM_THREADS": "1",
                           **__import__("os").environ})
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "run" / "model" / "transformer" / "config.json").is_file()

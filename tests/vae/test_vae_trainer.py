@@ -46,3 +46,17 @@ def test_resume_is_bit_identical(tmp_path, data_dir):
     assert first["vae_dir"] is None and first["losses"] == whole[:3]
     rest = train_vae(cfg, resume=True)["losses"]
     assert rest == whole[3:]  # exactly equal floats: same batches, noise, optimizer and discriminator state
+
+
+def test_vae_train_command(tmp_path, data_dir):
+    from typer.testing import CliRunner
+
+    from patchflow.cli import app
+
+    sets = [*SMALL, f"train.out_dir={tmp_path / 'run'}", f"data.cache_dir={data_dir}", "vae_train.steps=2"]
+    args = ["vae", "train", "--recipe", "debug"] + [a for s in sets for a in ("--set", s)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "run" / "vae" / "diffusion_pytorch_model.safetensors").exists()
+    bad = CliRunner().invoke(app, ["vae", "train", "--set", "vae_train.nope=1"])
+    assert bad.exit_code == 2 and "vae_train.nope" in " ".join(bad.output.split())

@@ -74,12 +74,12 @@ class CrossAttention(nn.Module):
         self.out = nn.Linear(dim, dim)
         self.attn_fn = bind(backend)
 
-    def forward(self, x: torch.Tensor, text: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, text: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         q = self.q_norm(self.q(x).unflatten(-1, (self.heads, -1)))  # (B, N, D) -> (B, N, H, Dh)
         k, v = self.kv(text).unflatten(-1, (2, self.heads, -1)).unbind(2)  # (B, L, 2D) -> 2 x (B, L, H, Dh)
         k = self.k_norm(k)
-        # (B, *, H, Dh) -> (B, H, *, Dh); mask (B, L) -> (B, 1, 1, L)
-        o = self.attn_fn(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask[:, None, None, :])
+        mask = None if mask is None else mask[:, None, None, :]  # (B, L) -> (B, 1, 1, L)
+        o = self.attn_fn(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), mask)  # (B, H, *, Dh) views
         return self.out(o.transpose(1, 2).flatten(2))  # (B, H, N, Dh) -> (B, N, D)
 
 
@@ -98,7 +98,7 @@ class Block(nn.Module):
         self.mod_bias = nn.Parameter(torch.zeros(6, D))  # adaLN-single: this block's own offset
 
     def forward(self, x, mod, text, text_mask, rope):
-        # mod (B, N, 6, D) from the shared adaLN; + bias -> six (B, N, D) tensors
+        # mod (B, N|1, 6, D) from the shared adaLN (N|1: per token, or one per sample); + bias -> six (B, N|1, D)
         shift1, scale1, gate1, shift2, scale2, gate2 = (mod + self.mod_bias).unbind(2)
         x = torch.addcmul(x, gate1, self.attn(modulate(self.norm1(x), shift1, scale1), rope))
         x = x + self.cross(self.norm2(x), text, text_mask)
@@ -160,6 +160,19 @@ class DiT(nn.Module):
         mod = self.adaln(temb)  # (U, 6, D)
         return temb[inverse], mod[inverse]  # (B, N|1, D), (B, N|1, 6, D)
 
+    @staticmethod
+    def _trim_text(text: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Drop padding columns no sample uses and skip an all-true mask (lets SDPA pick its fastest
+        kernel); outside torch.compile only, as both depend on the data. Masked tokens never count,
+        so the output is the same either way."""
+        mask = mask.clone()
+        mask[:, 0] |= ~mask.any(dim=1)  # a row with no valid token would softmax over nothing: see token 0
+        if torch.compiler.is_compiling():
+            return text, mask
+        used = int(mask.any(dim=0).nonzero().max()) + 1  # last column any sample attends to
+        text, mask = text[:, :used], mask[:, :used]  # (B, L) -> (B, L_used)
+        return text, (None if bool(mask.all()) else mask)
+
     def forward(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
         B = x.shape[0]
         grid = self.grid(x.shape)
@@ -168,17 +181,15 @@ class DiT(nn.Module):
             raise ValueError(f"t must be (B, N) = {(B, N)} (one time per token), got {tuple(t.shape)}")
         if text_mask.dtype != torch.bool:
             raise ValueError(f"text_mask must be bool, got {text_mask.dtype}")
-        # a row with no valid token would softmax over nothing (NaN): let it see its first token
-        text_mask = text_mask.clone()
-        text_mask[:, 0] |= ~text_mask.any(dim=1)
+        text, text_mask = self._trim_text(text, text_mask)
 
         h = self.patch_embed(patchify(x, self.patch).to(self.patch_embed.weight.dtype))  # (B, N, D)
         text = self.text_proj(text.to(h.dtype))  # (B, L, D_text) -> (B, L, D)
-        temb, mod = self.time_conditioning(t)  # (B, N, D), (B, N, 6, D)
+        temb, mod = self.time_conditioning(t)  # (B, N|1, D), (B, N|1, 6, D)
         rope = rope_freqs(grid, self.head_dim, self.cfg.rope_theta, device=x.device)  # (N, 1, Dh/2) complex
         for block in self.blocks:
             h = block(h, mod, text, text_mask, rope)
-        shift, scale = (self.out_mod + temb[:, :, None, :]).unbind(2)  # (B, N, 2, D) -> 2 x (B, N, D)
+        shift, scale = (self.out_mod + temb[:, :, None, :]).unbind(2)  # (B, N|1, 2, D) -> 2 x (B, N|1, D)
         h = self.proj_out(modulate(self.norm_out(h), shift, scale))  # (B, N, C*pt*ph*pw)
         return unpatchify(h, grid, self.patch).to(x.dtype)  # (B, C, T, H, W)
 
