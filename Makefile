@@ -30,5 +30,20 @@ bench: venv
 lint: venv
 	$(BIN)/ruff check patchflow recipes tests bench
 
+# The bundled model: VAE, latent cache, DiT, bench, then copy into models/world-tiny.
+WM_RUN := runs/world_tiny
+WM_OUT := models/world-tiny
+world-model: venv
+	HF_HUB_OFFLINE=1 $(BIN)/patchflow vae train --recipe world_tiny $(WM_SET)
+	HF_HUB_OFFLINE=1 $(BIN)/patchflow data encode --recipe world_tiny --out $(WM_RUN)/latents \
+		--set train.vae_path=$(WM_RUN)/vae $(WM_SET)
+	HF_HUB_OFFLINE=1 $(BIN)/patchflow train --recipe world_tiny \
+		--set train.vae_path=$(WM_RUN)/vae --set data.latents=$(WM_RUN)/latents $(WM_SET)
+	rm -rf $(WM_OUT).tmp && cp -r $(WM_RUN)/model $(WM_OUT).tmp
+	cp $(WM_RUN)/metrics.jsonl $(WM_RUN)/loss.png $(WM_OUT).tmp/ 2>/dev/null || true
+	HF_HUB_OFFLINE=1 $(BIN)/patchflow eval world --model $(WM_OUT).tmp --n-per-category 4 \
+		--out $(WM_OUT).tmp/bench --json > $(WM_OUT).tmp/bench.json
+	rm -rf $(WM_OUT) && mv $(WM_OUT).tmp $(WM_OUT)
+
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -19,10 +19,15 @@ app = typer.Typer(
 # (module, name): a module exposes `app` (a group) or `command` (a single command).
 GROUPS = [("world", "world"), ("data", "data"), ("vae", "vae"), ("eval", "eval")]
 COMMANDS = [("train", "train"), ("generate", "generate"), ("demo", "demo")]
+# Commands that join a group from a module of their own: (group module, command name, module, function).
+GROUP_COMMANDS = [("data", "encode", "data_encode", "encode"), ("eval", "world", "eval_world", "world")]
 
 for module_name, name in GROUPS:
     module = importlib.import_module(f"patchflow.commands.{module_name}")
     app.add_typer(module.app, name=name)
+for group, name, module_name, function in GROUP_COMMANDS:
+    group_app = importlib.import_module(f"patchflow.commands.{group}").app
+    group_app.command(name=name)(getattr(importlib.import_module(f"patchflow.commands.{module_name}"), function))
 for module_name, name in COMMANDS:
     module = importlib.import_module(f"patchflow.commands.{module_name}")
     app.command(name=name)(module.command)

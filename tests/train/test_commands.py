@@ -4,8 +4,8 @@ import json
 
 import torch
 import typer
-from conftest import tiny_overrides
 from safetensors.torch import load_file
+from tiny_world import tiny_overrides
 from typer.testing import CliRunner
 
 from patchflow.cli import app

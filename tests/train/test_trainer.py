@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import tiny_config
+from tiny_world import tiny_config
 
 from patchflow.config import to_dict
 from patchflow.model_index import read_model_config

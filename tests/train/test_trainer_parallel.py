@@ -7,8 +7,8 @@ see the same samples, times, masks and noise: the loss curves agree to float rou
 
 import pytest
 import torch
-from conftest import tiny_config
 from spawn_util import spawn
+from tiny_world import tiny_config
 
 from patchflow.train.trainer import Trainer
 
@@ -64,7 +64,7 @@ def test_torchrun_cli_fsdp(tmp_path, tiny_root, latent_cache):
     import sys
     from pathlib import Path
 
-    from conftest import tiny_overrides
+    from tiny_world import tiny_overrides
 
     overrides = [o for o in tiny_overrides(tiny_root) if not o.startswith("train.out_dir")]
     overrides += [f"train.out_dir={tmp_path}/run", "train.steps=3", "train.parallel=fsdp", f"data.latents={latent_cache}"]

@@ -124,6 +124,7 @@ class DiT(nn.Module):
         self.norm_out = LayerNorm(D)
         self.out_mod = nn.Parameter(torch.zeros(2, D))  # final (shift, scale) bias, added to the t embedding
         self.proj_out = nn.Linear(D, patch_dim)
+        self._rope_cache: dict = {}  # not a buffer: never saved, rebuilt on any device
         self._init_weights()
 
     def _init_weights(self):
@@ -160,6 +161,17 @@ class DiT(nn.Module):
         mod = self.adaln(temb)  # (U, 6, D)
         return temb[inverse], mod[inverse]  # (B, N|1, D), (B, N|1, 6, D)
 
+    def rope(self, grid: tuple[int, int, int], device: torch.device) -> torch.Tensor:
+        """3D RoPE rotations for `grid`, kept per grid (a few shapes recur all run long)."""
+        if torch.compiler.is_compiling():
+            return rope_freqs(grid, self.head_dim, self.cfg.rope_theta, device=device)
+        key = (grid, str(device))
+        if key not in self._rope_cache:
+            if len(self._rope_cache) >= 64:  # bucketed training sees a handful of grids; bound it anyway
+                self._rope_cache.clear()
+            self._rope_cache[key] = rope_freqs(grid, self.head_dim, self.cfg.rope_theta, device=device)
+        return self._rope_cache[key]
+
     @staticmethod
     def _trim_text(text: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Drop padding columns no sample uses and skip an all-true mask (lets SDPA pick its fastest
@@ -186,7 +198,7 @@ class DiT(nn.Module):
         h = self.patch_embed(patchify(x, self.patch).to(self.patch_embed.weight.dtype))  # (B, N, D)
         text = self.text_proj(text.to(h.dtype))  # (B, L, D_text) -> (B, L, D)
         temb, mod = self.time_conditioning(t)  # (B, N|1, D), (B, N|1, 6, D)
-        rope = rope_freqs(grid, self.head_dim, self.cfg.rope_theta, device=x.device)  # (N, 1, Dh/2) complex
+        rope = self.rope(grid, x.device)  # (N, 1, Dh/2) complex
         for block in self.blocks:
             h = block(h, mod, text, text_mask, rope)
         shift, scale = (self.out_mod + temb[:, :, None, :]).unbind(2)  # (B, N|1, 2, D) -> 2 x (B, N|1, D)
