@@ -21,7 +21,10 @@ def world_tiny() -> Config:
             latent_channels=8, base_width=32, width_mults=[1, 2, 2], num_res_blocks=1,
             temporal_factor=4, spatial_factor=4, mid_attention=False, chunk_frames=16, tile_size=0,
         ),
-        vae_train=VAETrainConfig(steps=3000, lr=5e-4, kl_weight=1e-6, sheet_every=500),
+        vae_train=VAETrainConfig(
+            steps=4000, lr=1e-3, warmup_steps=100, kl_weight=1e-6, sheet_every=250, ckpt_every=250, log_every=10,
+            stats_batches=32,
+        ),
         dit=DiTConfig(preset="tiny", in_channels=8, patch_size=[1, 2, 2], width=192, depth=6, heads=6),
         text=TextConfig(max_length=48),
         sample=SampleConfig(sampler="euler", steps=20, guidance=4.0, window_latent_frames=9),

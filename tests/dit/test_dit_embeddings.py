@@ -72,9 +72,10 @@ def test_rope_scores_invariant_to_shifting_the_whole_grid():
 
 def test_rope_works_on_any_grid_without_a_table():
     f = rope_freqs((7, 13, 29), 16)
-    assert f.shape == (7 * 13 * 29, 1, 8) and torch.allclose(f.abs(), torch.ones(()))
+    assert f.shape == (7 * 13 * 29, 1, 8, 2) and torch.allclose(f.pow(2).sum(-1), torch.ones(()))
 
 
+@pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
 def test_attention_backends_agree_with_mask():
     torch.manual_seed(0)
     q, k, v = torch.randn(2, 3, 10, 8), torch.randn(2, 3, 6, 8), torch.randn(2, 3, 6, 8)
@@ -88,3 +89,12 @@ def test_attention_backends_agree_with_mask():
     assert torch.allclose(attention(q, k, v2, mask)[0], ref[0], atol=1e-5)
     with pytest.raises(ValueError, match="unknown attention backend"):
         attention(q, k, v, backend="nope")
+
+
+def test_rope_real_form_for_compile_equals_complex_form(monkeypatch):
+    torch.manual_seed(0)
+    x, f = torch.randn(2, 60, 3, 16), rope_freqs((3, 4, 5), 16)
+    eager = apply_rope(x, f)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert torch.allclose(apply_rope(x, f), eager, atol=1e-6)
+    assert (eager - x).abs().max() > 0.1

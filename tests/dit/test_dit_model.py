@@ -73,22 +73,29 @@ def test_mixed_batch_equals_samples_run_alone():
     """Per-token modulation is gathered from shared distinct times: no leak between samples or tokens."""
     model = make()
     x, text, mask = inputs()
-    t = torch.rand(2, N)
-    t[0] = 0.4  # one time for the whole sample (the broadcast path) ...
-    t[1, :15] = 0.0  # ... and a mixed one
-    both = model(x, t, text, mask)
-    for i in range(2):
-        alone = model(x[i : i + 1], t[i : i + 1], text[i : i + 1], mask[i : i + 1])
-        assert torch.allclose(both[i : i + 1], alone, atol=1e-5)
+    per_frame = torch.full((2, N), 0.4)  # sample 0: one time (alone: one group) ...
+    per_frame[1, :15], per_frame[1, 15:] = 0.0, 0.8  # ... sample 1: frame 0 clean (groups per frame)
+    for t in (per_frame, torch.rand(2, N)):  # and any time per token
+        both = model(x, t, text, mask)
+        for i in range(2):
+            alone = model(x[i : i + 1], t[i : i + 1], text[i : i + 1], mask[i : i + 1])
+            assert torch.allclose(both[i : i + 1], alone, atol=1e-5)
 
 
-def test_time_conditioning_shortcuts_match_per_token_computation():
+def test_time_conditioning_groups_match_per_token_computation():
     model = make()
-    for t in (torch.rand(3, N), torch.full((3, N), 0.25), torch.cat([torch.zeros(3, 5), torch.full((3, N - 5), 0.6)], 1)):
-        temb, mod = model.time_conditioning(t)
+    grid = (3, 3, 5)
+    per_frame = torch.cat([torch.zeros(3, 15), torch.full((3, 30), 0.6)], 1)
+    cases = {N: torch.rand(3, N), 1: torch.full((3, N), 0.25), 3: per_frame}
+    per_frame_mixed = per_frame.clone()
+    per_frame_mixed[1] = 0.9
+    cases[3] = per_frame_mixed  # one sample per frame, another constant: still per frame
+    for groups, t in cases.items():
+        temb, mod = model.time_conditioning(t, grid)
+        assert temb.shape == (3, groups, 64) and mod.shape == (3, groups, 6, 64)
         ref_temb = model.t_embed(t)
-        assert torch.allclose(temb.expand_as(ref_temb), ref_temb, atol=1e-5)
-        assert torch.allclose(mod.expand(3, N, 6, -1), model.adaln(ref_temb), atol=1e-4)
+        assert torch.allclose(DiT.expand_groups(temb, N), ref_temb, atol=1e-5)
+        assert torch.allclose(DiT.expand_groups(mod, N), model.adaln(ref_temb), atol=1e-4)
 
 
 def test_text_padding_tokens_do_not_change_the_output():
@@ -150,3 +157,21 @@ def test_patch_size_2x2x2_and_backward():
     v.pow(2).mean().backward()
     assert v.shape == x.shape
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_grouped_modulation_equals_per_token_modulation(monkeypatch):
+    """The blocks' broadcast over token groups gives what one modulation row per token gives."""
+    model = make()
+    x, text, mask = inputs()
+    t = torch.full((2, N), 0.3)
+    t[1, :15] = 0.0  # groups per latent frame
+    grouped = model(x, t, text, mask)
+    plain = DiT.time_conditioning
+
+    def per_token(self, t, grid):
+        temb, mod = plain(self, t, grid)
+        assert mod.shape[1] == 3  # the per-frame shortcut was taken
+        return DiT.expand_groups(temb, N), DiT.expand_groups(mod, N)
+
+    monkeypatch.setattr(DiT, "time_conditioning", per_token)
+    assert torch.allclose(model(x, t, text, mask), grouped, atol=1e-5)

@@ -132,16 +132,3 @@ def test_cli_world_score_errors(tmp_path, make_file, message):
     make_file(video)
     result = runner.invoke(app, ["world", "score", str(video), "--caption", "a red ball"])
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
-
-
-def test_demo_writes_a_gallery(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    page = (tmp_path / "index.html").read_text()
-    videos = sorted(tmp_path.glob("*.mp4"))
-    assert len(videos) == page.count("<video") >= 12
-    for video in videos:
-        assert video.with_suffix(".gif").exists() and (tmp_path / f"{video.stem}_sheet.png").exists()
-        assert video.name in page
-    frames, _ = read_video(videos[0])
-    assert frames.shape[0] == 33

@@ -88,7 +88,7 @@ def rope_freqs(
     offset: tuple[float, float, float] = (0.0, 0.0, 0.0),
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """Unit complex rotations e^(i angle), shape (N, 1, Dh/2), for the tokens of `grid` in (t, h, w) order.
+    """(cos, sin) of each token's rotation angles, shape (N, 1, Dh/2, 2), tokens in (t, h, w) order.
 
     `offset` shifts every position (e.g. a window that starts at latent frame 8);
     attention scores depend only on position differences, so any offset gives
@@ -104,14 +104,20 @@ def rope_freqs(
     ah = angles[1][None, :, None, :].expand(T, H, W, -1)  # (H, d_h/2) -> (T, H, W, d_h/2)
     aw = angles[2][None, None, :, :].expand(T, H, W, -1)  # (W, d_w/2) -> (T, H, W, d_w/2)
     ang = torch.cat([at, ah, aw], dim=-1).reshape(T * H * W, 1, head_dim // 2)  # (T, H, W, Dh/2) -> (N, 1, Dh/2)
-    return torch.polar(torch.ones_like(ang), ang).to(torch.complex64)  # angles in float64: exact for large offsets
+    return torch.stack([ang.cos(), ang.sin()], dim=-1).float()  # (N, 1, Dh/2, 2); angles in float64: exact offsets
 
 
 def apply_rope(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-    """Rotate channel pairs (2i, 2i+1) of x (B, N, H, Dh) by `freqs` (N, 1, Dh/2).
+    """Rotate channel pairs (2i, 2i+1) of x (B, N, H, Dh) by the angles of `freqs` (N, 1, Dh/2, 2).
 
-    As one complex multiply: a single elementwise kernel forward and one backward,
-    instead of the four products, two sums and a stack of the real-valued form.
+    Eager: one complex multiply (a single elementwise kernel forward and one
+    backward). Under torch.compile the real-valued form, which inductor fuses
+    (it generates no code for complex numbers).
     """
-    xc = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # (B, N, H, Dh) -> (B, N, H, Dh/2) complex
-    return torch.view_as_real(xc * freqs).flatten(-2).type_as(x)  # (B, N, H, Dh/2, 2) -> (B, N, H, Dh)
+    pairs = x.float().unflatten(-1, (-1, 2))  # (B, N, H, Dh) -> (B, N, H, Dh/2, 2)
+    if torch.compiler.is_compiling():
+        (x0, x1), (cos, sin) = pairs.unbind(-1), freqs.unbind(-1)
+        out = torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)  # (B, N, H, Dh/2, 2)
+    else:
+        out = torch.view_as_real(torch.view_as_complex(pairs) * torch.view_as_complex(freqs))  # (B, N, H, Dh/2, 2)
+    return out.flatten(-2).type_as(x)  # (B, N, H, Dh/2, 2) -> (B, N, H, Dh)

@@ -98,11 +98,16 @@ class Block(nn.Module):
         self.mod_bias = nn.Parameter(torch.zeros(6, D))  # adaLN-single: this block's own offset
 
     def forward(self, x, mod, text, text_mask, rope):
-        # mod (B, N|1, 6, D) from the shared adaLN (N|1: per token, or one per sample); + bias -> six (B, N|1, D)
-        shift1, scale1, gate1, shift2, scale2, gate2 = (mod + self.mod_bias).unbind(2)
-        x = torch.addcmul(x, gate1, self.attn(modulate(self.norm1(x), shift1, scale1), rope))
-        x = x + self.cross(self.norm2(x), text, text_mask)
-        return torch.addcmul(x, gate2, self.mlp(modulate(self.norm3(x), shift2, scale2)))
+        """x (B, N, D); mod (B, G, 6, D) for G groups of N/G consecutive tokens (see DiT.time_conditioning)."""
+        G = mod.shape[1]
+        # + this block's bias, then six (B, G, 1, D) that broadcast over the tokens of each group
+        shift1, scale1, gate1, shift2, scale2, gate2 = (mod + self.mod_bias)[:, :, None].unbind(3)
+        x = x.unflatten(1, (G, -1))  # (B, N, D) -> (B, G, N/G, D), a view
+        h = self.attn(modulate(self.norm1(x), shift1, scale1).flatten(1, 2), rope)  # (B, N, D)
+        x = torch.addcmul(x, gate1, h.unflatten(1, (G, -1)))
+        x = x + self.cross(self.norm2(x).flatten(1, 2), text, text_mask).unflatten(1, (G, -1))
+        x = torch.addcmul(x, gate2, self.mlp(modulate(self.norm3(x), shift2, scale2)))
+        return x.flatten(1, 2)  # (B, G, N/G, D) -> (B, N, D)
 
 
 class DiT(nn.Module):
@@ -141,25 +146,33 @@ class DiT(nn.Module):
         """(T/p_t, H/p_h, W/p_w) of a latent shape (B, C, T, H, W); ValueError when not divisible."""
         return patch_grid(shape, self.patch)
 
-    def time_conditioning(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """t (B, N) -> temb (B, N, D), shared modulation (B, N, 6, D).
+    def time_conditioning(self, t: torch.Tensor, grid: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """t (B, N) -> temb (B, G, D) and shared modulation (B, G, 6, D), G groups of N/G consecutive tokens.
 
-        A batch holds only a few distinct times (one per sample, plus 0 for
-        conditioning frames), so the MLPs run on the distinct values and the
-        results are gathered back per token. When every sample has a single
-        time (text-to-video, sampling) the result is (B, 1, ...) and broadcasts
-        over tokens: the blocks then do no per-token modulation work at all.
-        Both shortcuts are skipped under torch.compile (data-dependent shapes).
+        Times come in runs: one per sample (text-to-video, sampling: G = 1) or
+        one per latent frame (frame conditioning: G = T/p_t). Modulating per
+        group lets the blocks broadcast instead of streaming a (B, N, 6, D)
+        tensor through every block; any other t is per token (G = N). The MLPs
+        run on the distinct times only. Skipped under torch.compile (data-
+        dependent shapes): there G = N. `expand_groups(mod, N)` gives per token.
         """
         if torch.compiler.is_compiling():
             temb = self.t_embed(t)  # (B, N, D)
             return temb, self.adaln(temb)
-        if bool((t == t[:, :1]).all()):
-            t = t[:, :1]  # (B, N) -> (B, 1)
-        uniq, inverse = torch.unique(t, return_inverse=True)  # (U,), (B, N) or (B, 1)
+        B, N = t.shape
+        for G in (1, grid[0]):
+            runs = t.view(B, G, N // G)  # (B, N) -> (B, G, N/G)
+            if bool((runs == runs[..., :1]).all()):
+                t = runs[..., 0]  # (B, G)
+                break
+        uniq, inverse = torch.unique(t, return_inverse=True)  # (U,), (B, G)
         temb = self.t_embed(uniq)  # (U, D)
-        mod = self.adaln(temb)  # (U, 6, D)
-        return temb[inverse], mod[inverse]  # (B, N|1, D), (B, N|1, 6, D)
+        return temb[inverse], self.adaln(temb)[inverse]  # (B, G, D), (B, G, 6, D)
+
+    @staticmethod
+    def expand_groups(mod: torch.Tensor, n_tokens: int) -> torch.Tensor:
+        """(B, G, ...) group modulation -> (B, N, ...) one row per token (for code that slices tokens)."""
+        return mod.repeat_interleave(n_tokens // mod.shape[1], dim=1)
 
     def rope(self, grid: tuple[int, int, int], device: torch.device) -> torch.Tensor:
         """3D RoPE rotations for `grid`, kept per grid (a few shapes recur all run long)."""
@@ -197,12 +210,13 @@ class DiT(nn.Module):
 
         h = self.patch_embed(patchify(x, self.patch).to(self.patch_embed.weight.dtype))  # (B, N, D)
         text = self.text_proj(text.to(h.dtype))  # (B, L, D_text) -> (B, L, D)
-        temb, mod = self.time_conditioning(t)  # (B, N|1, D), (B, N|1, 6, D)
-        rope = self.rope(grid, x.device)  # (N, 1, Dh/2) complex
+        temb, mod = self.time_conditioning(t, grid)  # (B, G, D), (B, G, 6, D)
+        rope = self.rope(grid, x.device)  # (N, 1, Dh/2, 2) cos, sin
         for block in self.blocks:
             h = block(h, mod, text, text_mask, rope)
-        shift, scale = (self.out_mod + temb[:, :, None, :]).unbind(2)  # (B, N|1, 2, D) -> 2 x (B, N|1, D)
-        h = self.proj_out(modulate(self.norm_out(h), shift, scale))  # (B, N, C*pt*ph*pw)
+        shift, scale = (self.out_mod + temb[:, :, None, :])[:, :, None].unbind(3)  # 2 x (B, G, 1, D)
+        h = modulate(self.norm_out(h.unflatten(1, (temb.shape[1], -1))), shift, scale)  # (B, G, N/G, D)
+        h = self.proj_out(h.flatten(1, 2))  # (B, N, D) -> (B, N, C*pt*ph*pw)
         return unpatchify(h, grid, self.patch).to(x.dtype)  # (B, C, T, H, W)
 
     # ------------------------------------------------------------------------- helpers
