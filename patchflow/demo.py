@@ -69,21 +69,7 @@ ITEMS = [
 
 def plan(item: Item, media: list[np.ndarray], r_t: int, context: int) -> fc.Plan:
     """The preset for the item's mode, as `patchflow generate` picks it (media: uint8 (T, H, W, 3) each)."""
-    if item.mode in ("text-to-video", "text-to-image"):
-        return fc.text_to_video(item.frames, r_t)
-    if item.mode == "image-to-video":
-        return fc.image_to_video(media[0][0], item.frames, r_t)
-    if item.mode == "loop":
-        return fc.loop(media[0][0], item.frames, r_t)
-    if item.mode == "extend forward":
-        return fc.extend_forward(media[0], item.frames, r_t, context)
-    if item.mode == "extend backward":
-        return fc.extend_backward(media[0], item.frames, r_t, context)
-    if item.mode == "video-to-video":
-        return fc.sdedit(media[0], item.strength, r_t)
-    if item.mode == "connect":
-        return fc.connect(media[0], media[1], item.frames, r_t, context)
-    raise ValueError(f"unknown demo mode {item.mode!r}")
+    return fc.plan_for(item.mode, media, item.frames, r_t, context, item.strength)
 
 
 @dataclass

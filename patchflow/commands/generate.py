@@ -158,32 +158,29 @@ def _plan(inputs, image_frames, extend, loop, strength, frames, seconds, fps, r_
     """Pick the preset from the options: the one place that knows which mode a command line means."""
     context = pipe.config.sample.context_latents
     if len(inputs) == 2:
-        new = _frame_count(frames, seconds, fps, r_t, 0, "connect (transition)")
-        return fc.connect(inputs[0], inputs[1], new, r_t, context), "connect"
-    if inputs and extend == "forward":
-        new = _frame_count(frames, seconds, fps, r_t, 0, "forward extension")
-        return fc.extend_forward(inputs[0], new, r_t, context), "extend forward"
-    if inputs and extend == "backward":
-        new = _frame_count(frames, seconds, fps, r_t, 1, "backward extension")
-        return fc.extend_backward(inputs[0], new, r_t, context), "extend backward"
-    if inputs and loop:
-        new = _frame_count(frames, seconds, fps, r_t, 0, "loop transition")
-        return fc.loop_video(inputs[0], new, r_t, context), "loop (video)"
-    source = inputs[0] if inputs else (image_frames[None] if image_frames is not None else None)
-    if strength is not None:
-        if source is None:
-            fail("--strength needs an input --video or --image")
-        return fc.sdedit(source, strength, r_t), f"video-to-video (strength {strength:g})"
-    count = _frame_count(frames, seconds, fps, r_t, 1, "this mode")
-    if loop:
-        if image_frames is None:  # the loop's frame comes from the prompt: text-to-image first
+        mode, offset, what, media = "connect", 0, "connect (transition)", inputs
+    elif inputs and extend in ("forward", "backward"):
+        mode, offset, what, media = f"extend {extend}", int(extend == "backward"), f"{extend} extension", inputs
+    elif inputs and loop:
+        mode, offset, what, media = "loop (video)", 0, "loop transition", inputs
+    else:
+        source = inputs[0] if inputs else (image_frames[None] if image_frames is not None else None)
+        if strength is not None:
+            if source is None:
+                fail("--strength needs an input --video or --image")
+            return fc.plan_for("video-to-video", [source], 0, r_t, context, strength), \
+                f"video-to-video (strength {strength:g})"
+        offset, what = 1, "this mode"
+        if loop and image_frames is None:  # the loop's frame comes from the prompt: text-to-image first
             still = pipe(prompt, negative_prompt=negative_prompt, height=height, width=width, num_frames=1,
                          num_inference_steps=steps, guidance_scale=guidance, generator=seed)
             image_frames = to_uint8(still.frames[0][0])
-        return fc.loop(image_frames, count, r_t), "loop"
-    if image_frames is not None:
-        return fc.image_to_video(image_frames, count, r_t), "image-to-video"
-    return fc.text_to_video(count, r_t), "text-to-image" if count == 1 else "text-to-video"
+        media = [image_frames[None]] if image_frames is not None else []
+        mode = "loop" if loop else "image-to-video" if image_frames is not None else "text-to-video"
+    count = _frame_count(frames, seconds, fps, r_t, offset, what)
+    if mode == "text-to-video" and count == 1:
+        mode = "text-to-image"
+    return fc.plan_for(mode, media, count, r_t, context), mode
 
 
 def _write(frames: np.ndarray, fps: float, out: Path, gif: bool, sheet: bool) -> None:

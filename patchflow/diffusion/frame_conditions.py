@@ -254,3 +254,32 @@ def sdedit(video: np.ndarray, strength: float, r_t: int) -> Plan:
         raise ValueError(f"strength must be in [0, 1], got {strength}")
     usable = 1 + (len(video) - 1) // r_t * r_t
     return Plan(usable, init=video[:usable], strength=strength)
+
+
+MODES = ("text-to-video", "text-to-image", "image-to-video", "loop", "loop (video)", "extend forward",
+         "extend backward", "video-to-video", "connect")
+
+
+def plan_for(mode: str, media: list[np.ndarray], frames: int, r_t: int, context_latents: int = 2,
+             strength: float | None = None) -> Plan:
+    """The preset a mode name means. `media`: the inputs as uint8 (T, H, W, 3) each (an image is T = 1);
+    `frames`: the output length, or the new footage's length for extend, connect and a video loop."""
+    if mode in ("text-to-video", "text-to-image"):
+        return text_to_video(frames, r_t)
+    if mode == "image-to-video":
+        return image_to_video(media[0][0], frames, r_t)
+    if mode == "loop":
+        return loop(media[0][0], frames, r_t)
+    if mode == "loop (video)":
+        return loop_video(media[0], frames, r_t, context_latents)
+    if mode == "extend forward":
+        return extend_forward(media[0], frames, r_t, context_latents)
+    if mode == "extend backward":
+        return extend_backward(media[0], frames, r_t, context_latents)
+    if mode == "video-to-video":
+        if strength is None:
+            raise ValueError("video-to-video needs a strength in [0, 1]")
+        return sdedit(media[0], strength, r_t)
+    if mode == "connect":
+        return connect(media[0], media[1], frames, r_t, context_latents)
+    raise ValueError(f"unknown mode {mode!r}; known modes: {', '.join(MODES)}")
