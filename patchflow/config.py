@@ -175,7 +175,7 @@ class TrainConfig:
     keep_checkpoints: int = 3  # newest checkpoints kept; 0 = all
     max_nonfinite_in_a_row: int = 20  # stop after this many consecutive skipped (non-finite) steps
     tensorboard: bool = True
-    sample_prompts: list[str] = field(default_factory=lambda: ["a red ball bounces on a white background"])
+    sample_prompts: list[str] = field(default_factory=lambda: ["a red ball bounces around on navy"])
     sample_height: int = 64
     sample_width: int = 64
     sample_num_frames: int = 17

@@ -14,7 +14,7 @@ def world_tiny() -> Config:
             cache_dir="runs/world_tiny/data",
             fps=8.0,
             # 5:3 and 3:5 grids hold the world's 80x48 and 48x80 exactly; 16:9 takes 96x54 with a slight crop.
-            buckets=BucketConfig(resolutions=[64], aspect_ratios=["1:1", "16:9", "9:16", "5:3", "3:5"],
+            buckets=BucketConfig(resolutions=[48, 64], aspect_ratios=["1:1", "16:9", "9:16", "5:3", "3:5"],
                                  frames=[1, 9, 17, 33], token_budget=4096, max_batch=32),
         ),
         vae=VAEConfig(
