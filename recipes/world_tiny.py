@@ -15,14 +15,14 @@ def world_tiny() -> Config:
             fps=8.0,
             # 5:3 and 3:5 grids hold the world's 80x48 and 48x80 exactly; 16:9 takes 96x54 with a slight crop.
             buckets=BucketConfig(resolutions=[48, 64], aspect_ratios=["1:1", "16:9", "9:16", "5:3", "3:5"],
-                                 frames=[1, 9, 17, 33], token_budget=4096, max_batch=32),
+                                 frames=[1, 9, 17, 33], token_budget=2048, max_batch=32),
         ),
         vae=VAEConfig(
             latent_channels=8, base_width=32, width_mults=[1, 2, 2], num_res_blocks=1,
             temporal_factor=4, spatial_factor=4, mid_attention=False, chunk_frames=16, tile_size=0,
         ),
         vae_train=VAETrainConfig(
-            steps=4000, lr=1e-3, warmup_steps=100, kl_weight=1e-6, sheet_every=250, ckpt_every=250, log_every=10,
+            steps=900, lr=1e-3, warmup_steps=50, kl_weight=1e-6, sheet_every=150, ckpt_every=150, log_every=10,
             stats_batches=32,
         ),
         dit=DiTConfig(preset="tiny", in_channels=8, patch_size=[1, 2, 2], width=192, depth=6, heads=6),
