@@ -1,8 +1,16 @@
 """debug: a model that trains and samples in seconds on a laptop CPU (for tests)."""
 
 from patchflow.config import (
-    BucketConfig, Config, DataConfig, DiTConfig, SampleConfig, TextConfig, TrainConfig, VAEConfig,
-    VAETrainConfig, WorldConfig,
+    BucketConfig,
+    Config,
+    DataConfig,
+    DiTConfig,
+    SampleConfig,
+    TextConfig,
+    TrainConfig,
+    VAEConfig,
+    VAETrainConfig,
+    WorldConfig,
 )
 
 

@@ -1,8 +1,16 @@
 """world_tiny: the bundled world model (VAE + DiT), trained on the built-in world on a CPU."""
 
 from patchflow.config import (
-    BucketConfig, Config, DataConfig, DiTConfig, SampleConfig, TextConfig, TrainConfig, VAEConfig,
-    VAETrainConfig, WorldConfig,
+    BucketConfig,
+    Config,
+    DataConfig,
+    DiTConfig,
+    SampleConfig,
+    TextConfig,
+    TrainConfig,
+    VAEConfig,
+    VAETrainConfig,
+    WorldConfig,
 )
 
 
