@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
+from patchflow.data import video_io
 from patchflow.data.probe import is_image
 from patchflow.data.video_io import MediaError
 
@@ -102,9 +103,7 @@ class _Frame:
     def array(self) -> np.ndarray:
         """(h, w, 3) uint8 as a player shows it: rotation metadata applied (counter-clockwise degrees)."""
         if self._array is None:
-            array = self.frame.to_ndarray(format="rgb24")
-            quarter_turns = int(round((self.frame.rotation or 0) / 90)) % 4
-            self._array = np.ascontiguousarray(np.rot90(array, k=quarter_turns)) if quarter_turns else array
+            self._array = video_io.displayed_array(self.frame)
         return self._array
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 VIDEO_EXTS = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif"}
@@ -23,13 +23,15 @@ class MediaError(ValueError):
 
 
 def write_video(
-    path: str | Path, frames: np.ndarray, fps: float, codec: str = "libx264", crf: int = 12, pix_fmt: str = "yuv444p"
+    path: str | Path, frames: np.ndarray, fps: float, codec: str = "libx264", crf: int = 12, pix_fmt: str = "yuv444p",
+    rotation: int = 0,
 ) -> Path:
     """Write (T, H, W, 3) uint8 frames as a video.
 
     yuv444p (default) keeps every pixel's colour, which the world's oracle and training data want;
     yuv420p plays in every browser but halves chroma resolution and needs even sizes, so odd sizes
-    are then padded by edge copy.
+    are then padded by edge copy. `rotation` (degrees counter-clockwise) goes into the display matrix, as
+    phones write it: players turn the stored frames by it to show them.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,6 +49,8 @@ def write_video(
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = pix_fmt if codec == "libx264" else "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
         if codec == "libx264":
             stream.options = {"crf": str(crf), "preset": "medium"}
         for frame in frames:
@@ -76,12 +80,19 @@ def read_video(path: str | Path) -> tuple[np.ndarray, float]:
                 raise MediaError(f"{path} has no video stream")
             stream = container.streams.video[0]
             fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            frames = [displayed_array(f) for f in container.decode(stream)]
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
         raise MediaError(f"cannot decode {path}: {e}; is it a real video file?") from e
     if not frames:
         raise MediaError(f"{path} holds no decodable frames")
     return np.stack(frames), fps
+
+
+def displayed_array(frame: av.VideoFrame) -> np.ndarray:
+    """(H, W, 3) uint8 as a player shows it: the display matrix's rotation (counter-clockwise) applied."""
+    array = frame.to_ndarray(format="rgb24")
+    quarter_turns = int(round((frame.rotation or 0) / 90)) % 4
+    return np.ascontiguousarray(np.rot90(array, k=quarter_turns)) if quarter_turns else array
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -91,7 +102,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise MediaError(f"no such file: {path}")
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))  # as viewers show it
     except OSError as e:
         raise MediaError(f"cannot read image {path}: {e}") from e
 

@@ -6,10 +6,8 @@ quarter, so a decoded frame says which source frame it was (its median) and whic
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -36,20 +34,6 @@ def indexed_frames(num_frames: int, height: int, width: int) -> np.ndarray:
     return frames
 
 
-def write_rotated(path: Path, frames: np.ndarray, fps: int, degrees: int) -> Path:
-    """An H.264 mp4 whose display matrix says: turn `degrees` counter-clockwise to show."""
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv444p"
-        stream.set_display_rotation(degrees)
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory) -> Path:
     """A folder of good and bad media: see EXPECTED_GOOD / EXPECTED_BAD."""
@@ -61,7 +45,7 @@ def media_dir(tmp_path_factory) -> Path:
     write_video(root / "square_48x48.mp4", indexed_frames(9, 48, 48), fps=8)
     write_video(root / "sub" / "land_vp9.webm", landscape, fps=16, codec="libvpx-vp9")
     write_video(root / "sub" / "land_mpeg4.mkv", landscape, fps=16, codec="mpeg4")
-    write_rotated(root / "rotated.mp4", landscape, fps=16, degrees=90)
+    write_video(root / "rotated.mp4", landscape, fps=16, rotation=90)
     write_image(root / "images" / "sq_40.png", indexed_frames(1, 40, 40)[0])
     write_image(root / "images" / "wide_64x36.jpg", indexed_frames(1, 36, 64)[0])
     write_image(root / "images" / "tall_36x64.webp", indexed_frames(1, 64, 36)[0])

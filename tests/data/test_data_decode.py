@@ -65,3 +65,15 @@ def test_resize_then_center_crop_keeps_aspect():
     out = to_frames(clip)[0, :, :, 0].astype(int)
     assert out[0].max() < 40  # the white top band is gone
     assert out[32].mean() > 60  # the middle row survives near the middle
+
+
+def test_read_video_shows_a_rotated_video_as_a_player_does(tmp_path):
+    from patchflow.data.video_io import read_video, write_video
+
+    frames = np.zeros((3, 16, 32, 3), np.uint8)
+    frames[:, :8, :8] = (230, 40, 40)  # marker in the stored top-left corner
+    write_video(tmp_path / "r.mp4", frames, fps=8, rotation=90)
+    shown, _ = read_video(tmp_path / "r.mp4")
+    assert shown.shape == (3, 32, 16, 3)  # displayed portrait
+    # 90 degrees counter-clockwise moves the top-left corner to the bottom-left.
+    assert shown[0, -4, 4, 0] > 200 and shown[0, 4, 4, 0] < 50
