@@ -30,7 +30,7 @@ def world_tiny() -> Config:
             temporal_factor=4, spatial_factor=4, mid_attention=False, chunk_frames=16, tile_size=0,
         ),
         vae_train=VAETrainConfig(
-            steps=900, lr=1e-3, warmup_steps=50, kl_weight=1e-6, sheet_every=150, ckpt_every=150, log_every=10,
+            steps=900, lr=3e-4, warmup_steps=50, kl_weight=1e-6, sheet_every=150, ckpt_every=150, log_every=10,
             stats_batches=32,
         ),
         dit=DiTConfig(preset="tiny", in_channels=8, patch_size=[1, 2, 2], width=192, depth=6, heads=6),
