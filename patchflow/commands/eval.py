@@ -35,7 +35,7 @@ def vae_command(
     as_json: bool = typer.Option(False, "--json", help="print one JSON line"),
 ) -> None:
     """PSNR, SSIM and encode/decode throughput of a VAE on held-out samples."""
-    from patchflow.eval.vae_metrics import evaluate_vae, heldout_world_videos, manifest_videos
+    from patchflow.eval.vae_metrics import evaluate_vae, heldout_world_samples, manifest_videos
     from patchflow.models.vae import load_vae
 
     try:
@@ -44,13 +44,15 @@ def vae_command(
         fail(str(e))
     cfg = _model_config(model, recipe, overrides)
     r_t, s = vae.temporal_factor, vae.spatial_factor
+    facts = None  # a manifest's videos have no ground truth; the world's do
     if data:
         videos = manifest_videos(data, n, cfg.data.fps, r_t, s)
         source = data
     else:
-        videos = heldout_world_videos(cfg, n, r_t, s)
+        videos, facts = map(list, zip(*heldout_world_samples(cfg, n, r_t, s), strict=True))
         source = f"world (held-out seed, recipe {cfg.name})"
-    result = {"model": str(model), "data": source, **evaluate_vae(vae, videos, chunk_frames or None)}
+    metrics = evaluate_vae(vae, videos, chunk_frames or None, facts=facts, fps=cfg.world.fps)
+    result = {"model": str(model), "data": source, **metrics}
     if as_json:
         print(json.dumps(result))
         return

@@ -61,8 +61,14 @@ def _center_crop(video: torch.Tensor, t: int, h: int, w: int) -> torch.Tensor:
 
 def heldout_world_videos(cfg: Config, n: int, temporal_factor: int, spatial_factor: int) -> list[torch.Tensor]:
     """n world videos (C, T, H, W) rendered with a seed training never saw, cycling sizes and lengths."""
+    return [video for video, _ in heldout_world_samples(cfg, n, temporal_factor, spatial_factor)]
+
+
+def heldout_world_samples(cfg: Config, n: int, temporal_factor: int, spatial_factor: int) -> list[tuple]:
+    """Held-out world videos with the facts of their scenes: [(video (C, T, H, W), SceneFacts)]."""
     from patchflow.data.video_io import to_tensor
     from patchflow.world.make import parse_size
+    from patchflow.world.oracle import facts_of
     from patchflow.world.render import render_scene
     from patchflow.world.scene import sample_scene
 
@@ -74,7 +80,8 @@ def heldout_world_videos(cfg: Config, n: int, temporal_factor: int, spatial_fact
         spec = sample_scene(rng, cfg.world.feature_prob)
         pixels, _ = render_scene(spec, width, height, frames, cfg.world.fps, rng.randrange(2**31))
         video = to_tensor(pixels)  # (C, T, H, W)
-        videos.append(_center_crop(video, *valid_size(frames, height, width, temporal_factor, spatial_factor)))
+        cropped = _center_crop(video, *valid_size(frames, height, width, temporal_factor, spatial_factor))
+        videos.append((cropped, facts_of(spec)))
     return videos
 
 
@@ -92,9 +99,16 @@ def manifest_videos(manifest: str, n: int, fps: float, temporal_factor: int, spa
 
 
 @torch.no_grad()
-def evaluate_vae(vae, videos: list[torch.Tensor], chunk_frames: int | None = None) -> dict:
-    """Mean PSNR / SSIM over the videos and frames per second of encode and of decode (batch 1)."""
+def evaluate_vae(vae, videos: list[torch.Tensor], chunk_frames: int | None = None, facts: list | None = None,
+                 fps: float = 8.0) -> dict:
+    """Mean PSNR / SSIM over the videos and frames per second of encode and of decode (batch 1).
+
+    With `facts` (one SceneFacts per world video) the world's oracle also judges each input and its
+    reconstruction: `oracle_retained` is the share of facts passing on the input that still pass on the
+    reconstruction (do colours, shapes and motions survive compression?).
+    """
     psnrs, ssims, frames = [], [], 0
+    kept = judged = 0
     t_enc = t_dec = 0.0
     for video in videos:
         x = video[None]  # (1, C, T, H, W)
@@ -107,8 +121,24 @@ def evaluate_vae(vae, videos: list[torch.Tensor], chunk_frames: int | None = Non
         psnrs.append(psnr(recon[0], video))
         ssims.append(ssim(recon[0], video))
         frames += video.shape[1]
-    return {
+        if facts is not None:
+            k, j = _oracle_retained(video, recon[0], facts[len(psnrs) - 1], fps)
+            kept, judged = kept + k, judged + j
+    result = {
         "psnr": sum(psnrs) / len(psnrs), "ssim": sum(ssims) / len(ssims), "psnr_min": min(psnrs),
         "samples": len(videos), "frames": frames,
         "encode_fps": frames / max(t_enc, 1e-9), "decode_fps": frames / max(t_dec, 1e-9),
     }
+    if facts is not None:
+        result.update(oracle_retained=kept / max(judged, 1), oracle_facts=judged)
+    return result
+
+
+def _oracle_retained(video: torch.Tensor, recon: torch.Tensor, facts, fps: float) -> tuple[int, int]:
+    """(facts passing on both input and reconstruction, facts passing on the input)."""
+    from patchflow.data.video_io import to_frames
+    from patchflow.world.oracle import score
+
+    on_input = {f.name for f in score(to_frames(video), facts, fps).facts if f.passed}
+    on_recon = {f.name for f in score(to_frames(recon), facts, fps).facts if f.passed}
+    return len(on_input & on_recon), len(on_input)

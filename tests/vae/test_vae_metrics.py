@@ -35,5 +35,30 @@ def test_eval_vae_command(tmp_path):
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout.strip().splitlines()[-1])
     assert row["samples"] == 2 and 0 < row["psnr"] < 60 and row["encode_fps"] > 0
+    assert row["oracle_facts"] > 0 and 0 <= row["oracle_retained"] <= 1
     missing = CliRunner().invoke(app, ["eval", "vae", "--model", str(tmp_path / "nothing")])
     assert missing.exit_code == 2 and "holds no VAE" in " ".join(missing.output.split())
+
+
+class _IdentityVAE:
+    """A perfect codec: the oracle must keep every fact; a codec that paints one colour must lose them."""
+
+    def __init__(self, flat: bool = False):
+        self.flat = flat
+
+    def encode(self, x, chunk_frames=None):
+        return x
+
+    def decode(self, z, chunk_frames=None):
+        return z.mean(dim=(2, 3, 4), keepdim=True).expand_as(z) if self.flat else z
+
+
+def test_oracle_retained_tells_a_perfect_codec_from_a_flat_one():
+    from patchflow.eval.vae_metrics import evaluate_vae, heldout_world_samples
+
+    cfg = get_recipe("world_tiny")
+    videos, facts = map(list, zip(*heldout_world_samples(cfg, 4, temporal_factor=4, spatial_factor=4), strict=True))
+    perfect = evaluate_vae(_IdentityVAE(), videos, facts=facts, fps=cfg.world.fps)
+    flat = evaluate_vae(_IdentityVAE(flat=True), videos, facts=facts, fps=cfg.world.fps)
+    assert perfect["oracle_retained"] == 1.0 and perfect["oracle_facts"] > 10
+    assert flat["oracle_retained"] < 0.5
