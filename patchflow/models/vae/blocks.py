@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from patchflow.models.vae.causal_conv import CausalConv3d, StreamCache
+from patchflow.models.vae.causal_conv import CausalConv3d, StreamCache, init_conv
 
 
 class PixelGroupNorm(nn.Module):
@@ -52,6 +52,11 @@ class ResBlock(nn.Module):
         self.norm2 = PixelGroupNorm(out_ch, groups)
         self.conv2 = CausalConv3d(out_ch, out_ch)
         self.skip = nn.Conv3d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+        if isinstance(self.skip, nn.Conv3d):
+            init_conv(self.skip)
+        # the residual branch starts at zero: each block starts as its skip path (identity), so the
+        # image signal reaches the latent and the output undiluted and deep stacks train fast
+        nn.init.zeros_(self.conv2.conv.weight)
 
     def forward(self, x: torch.Tensor, cache: StreamCache | None = None) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)), cache)
@@ -118,6 +123,7 @@ class FrameAttention(nn.Module):
         super().__init__()
         self.norm = PixelGroupNorm(channels, groups)
         self.qkv = nn.Conv3d(channels, 3 * channels, 1)
+        init_conv(self.qkv)
         self.proj = nn.Conv3d(channels, channels, 1)
         nn.init.zeros_(self.proj.weight)  # starts as identity: the residual path carries it
         nn.init.zeros_(self.proj.bias)

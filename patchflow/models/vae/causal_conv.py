@@ -64,6 +64,7 @@ class CausalConv3d(nn.Module):
         self.pad_hw = (0, 0, 0, 0) if same else (0, kw - sw, 0, kh - sh)
         padding = (0, kh // 2, kw // 2) if same else 0
         self.conv = nn.Conv3d(in_ch, out_ch, kernel, stride=stride, padding=padding)
+        init_conv(self.conv)
         self.cache_key = ""  # set once by the owning model to its module name
 
     def forward(self, x: torch.Tensor, cache: StreamCache | None = None) -> torch.Tensor:
@@ -83,6 +84,19 @@ class CausalConv3d(nn.Module):
             # the next window starts at n_out * stride: keep everything from there on
             cache.put(self.cache_key, x[:, :, n_out * self.st:])
         return self.conv(x[:, :, : (n_out - 1) * self.st + self.kt])
+
+
+def init_conv(conv: nn.Conv3d) -> None:
+    """He init (fan-in, gain sqrt 2), zero bias.
+
+    PyTorch's default (kaiming_uniform with a = sqrt 5) has gain 1/sqrt 3 per conv: through the VAE's
+    chain of plain convs (in, down/up-sampling, out) the image signal shrank ~50x before the decoder,
+    bias/common-mode terms dominated, and the per-pixel norms then squashed what was left into one
+    flat colour (the "mean colour" plateau).
+    """
+    nn.init.kaiming_normal_(conv.weight, mode="fan_in", nonlinearity="relu")
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
 
 
 def name_caches(model: nn.Module) -> None:

@@ -64,6 +64,9 @@ class Encoder(nn.Module):
         )
         self.norm_out = PixelGroupNorm(ch, g)
         self.conv_out = CausalConv3d(ch, 2 * cfg.latent_channels)
+        # log-variance starts at -6 (posterior std 0.05), not 0: noise of std 1 drowned the latent
+        # signal while training sampled, and Adam lowers a bias only ~lr per step
+        nn.init.constant_(self.conv_out.conv.bias[cfg.latent_channels:], -6.0)
 
     def forward(self, x: torch.Tensor, cache: StreamCache | None = None) -> torch.Tensor:
         x = self.conv_in(x, cache)
