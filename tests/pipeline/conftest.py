@@ -59,10 +59,10 @@ def train_few_steps(pipe: Pipeline, steps: int = 25, seed: int = 0) -> None:
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory):
+def model_dir(tmp_path_factory, debug_vae_dir):
     torch.manual_seed(0)
     cfg = get_recipe("debug")
-    pipe = Pipeline(CausalVAE(cfg.vae).eval(), DiT(cfg.dit), TextEncoder(cfg.text), cfg)
+    pipe = Pipeline(CausalVAE.from_pretrained(debug_vae_dir).eval(), DiT(cfg.dit), TextEncoder(cfg.text), cfg)
     train_few_steps(pipe)
     return pipe.save_pretrained(tmp_path_factory.mktemp("model") / "debug-model")
 

@@ -14,8 +14,18 @@ from patchflow.train.logging import read_metrics
 from patchflow.train.trainer import Trainer
 
 
-def test_loss_falls_over_50_steps(tmp_path, latent_cache):
-    cfg = tiny_config(tmp_path, latent_cache, "train.steps=50", "train.lr=2e-3")
+def test_loss_falls_over_50_steps(tmp_path, tiny_root, debug_vae_dir):
+    # Latents of a fitted VAE: a random VAE's latents are noise with no structure for the DiT to learn.
+    from patchflow.data.latent_cache import encode_cache
+    from patchflow.models.vae import CausalVAE
+    from patchflow.text import TextEncoder
+    from patchflow.train.batches import data_rows
+
+    vae_path = f"train.vae_path={debug_vae_dir}"
+    cache_cfg = tiny_config(tiny_root, None, vae_path)
+    encode_cache(cache_cfg, data_rows(cache_cfg, None, True), tmp_path / "latents",
+                 CausalVAE.from_pretrained(debug_vae_dir).eval(), TextEncoder(cache_cfg.text), torch.device("cpu"))
+    cfg = tiny_config(tmp_path, tmp_path / "latents", "train.steps=50", "train.lr=2e-3", vae_path)
     trainer = Trainer(cfg, show_progress=False)
     folder = trainer.fit()
     losses = [loss for _, loss in trainer.history]
