@@ -100,6 +100,11 @@ class VAETrainConfig:
     seed: int = 0
     disc_width: int = 32  # channels of the first discriminator layer
     stats_batches: int = 16  # training batches measured for latent_mean / latent_std at the end
+    # random crops of each batch (0 = whole samples): the VAE is convolutional, so small crops teach
+    # it the same local job at a fraction of the cost, and many more steps fit in the same time
+    crop_frames: int = 0  # frames per crop, 1 + k * temporal_factor
+    crop_size: int = 0  # pixels per side of the crop (rounded down to a multiple of spatial_factor)
+    token_budget: int = 0  # latent tokens per VAE batch (before cropping); 0 = data.buckets.token_budget
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,30 @@ def training_rows(cfg: Config, manifest: str | None = None) -> list[dict]:
     return read_manifest(path)
 
 
+def check_crop(tc, temporal_factor: int, spatial_factor: int) -> None:
+    if tc.crop_frames < 0 or (tc.crop_frames and (tc.crop_frames - 1) % temporal_factor):
+        raise ValueError(f"vae_train.crop_frames must be 0 (off) or 1 + k * {temporal_factor} "
+                         f"(the VAE's temporal factor), got {tc.crop_frames}")
+    if tc.crop_size < 0 or (tc.crop_size and tc.crop_size < spatial_factor):
+        raise ValueError(f"vae_train.crop_size must be 0 (off) or at least {spatial_factor} "
+                         f"(the VAE's spatial factor), got {tc.crop_size}")
+
+
+def random_crop(video: torch.Tensor, frames: int, size: int, temporal_factor: int, spatial_factor: int) -> torch.Tensor:
+    """One random window of (frames, size, size) cut from every sample of a (B, C, T, H, W) batch.
+
+    Dimensions already smaller than the window stay whole; 0 leaves a dimension alone. Uses
+    torch's global generator, whose state every checkpoint saves, so resume stays exact.
+    """
+    _, _, t, h, w = video.shape
+    tc = min(t, frames) if frames else t
+    tc = 1 + (tc - 1) // temporal_factor * temporal_factor  # keep 1 + k * r_t frames
+    hc = min(h, size) // spatial_factor * spatial_factor if size else h
+    wc = min(w, size) // spatial_factor * spatial_factor if size else w
+    t0, y0, x0 = (int(torch.randint(0, n - c + 1, ()).item()) for n, c in ((t, tc), (h, hc), (w, wc)))
+    return video[:, :, t0:t0 + tc, y0:y0 + hc, x0:x0 + wc]  # (B, C, tc, hc, wc)
+
+
 class VAETraining:
     """Everything one VAE run holds: model, EMA, optimizers, discriminator, data, step."""
 
@@ -54,6 +79,7 @@ class VAETraining:
         tc = cfg.vae_train
         self.cfg, self.tc, self.device = cfg, tc, device
         seed_everything(tc.seed)
+        check_crop(tc, cfg.vae.temporal_factor, cfg.vae.spatial_factor)
         self.vae = CausalVAE(cfg.vae).to(device)
         self.ema = EMA(self.vae, tc.ema_decay)
         self.opt = build_optimizer(self.vae, tc.lr, tc.betas, tc.weight_decay)
@@ -65,7 +91,10 @@ class VAETraining:
         self.perceptual = PerceptualLoss(tc.perceptual_model).to(device) if tc.perceptual_model else None
         from patchflow.data.loader import build_loader
 
-        self.loader = build_loader(cfg.data, rows, cfg.vae.temporal_factor, cfg.vae.spatial_factor, seed=tc.seed)
+        data = cfg.data
+        if tc.token_budget:
+            data = replace(data, buckets=replace(data.buckets, token_budget=tc.token_budget))
+        self.loader = build_loader(data, rows, cfg.vae.temporal_factor, cfg.vae.spatial_factor, seed=tc.seed)
         self.step = 0
         self.run_dir = Path(cfg.train.out_dir) / "vae_train"
 
@@ -187,6 +216,8 @@ def train_vae(
         task = bar.add_task("vae", total=tc.steps, completed=run.step, loss=float("nan"), tok_s=0.0)
         while run.step < last_step:
             video = next(batches)["video"].to(device)
+            if tc.crop_frames or tc.crop_size:
+                video = random_crop(video, tc.crop_frames, tc.crop_size, cfg.vae.temporal_factor, cfg.vae.spatial_factor)
             metrics = run.train_step(video)
             losses.append(metrics["loss"])
             b, _, t, h, w = video.shape
