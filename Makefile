@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test test-slow demo bench lint world-model clean
+.PHONY: venv test test-slow demo bench lint world-model world-model-square clean
 
 venv: $(STAMP)
 
@@ -30,20 +30,43 @@ bench: venv
 lint: venv
 	$(BIN)/ruff check patchflow recipes tests bench
 
-# The bundled model: VAE, latent cache, DiT, bench, then copy into models/world-tiny.
+# The bundled model, in stages that each leave a file behind, so an interrupted `make world-model`
+# picks up at the first unfinished stage: VAE, latent cache, DiT, then bench and copy into models/.
+PF := HF_HUB_OFFLINE=1 $(BIN)/patchflow
 WM_RUN := runs/world_tiny
 WM_OUT := models/world-tiny
-world-model: venv
-	HF_HUB_OFFLINE=1 $(BIN)/patchflow vae train --recipe world_tiny $(WM_SET)
-	HF_HUB_OFFLINE=1 $(BIN)/patchflow data encode --recipe world_tiny --out $(WM_RUN)/latents \
-		--set train.vae_path=$(WM_RUN)/vae $(WM_SET)
-	HF_HUB_OFFLINE=1 $(BIN)/patchflow train --recipe world_tiny \
-		--set train.vae_path=$(WM_RUN)/vae --set data.latents=$(WM_RUN)/latents $(WM_SET)
+WM_VAE := $(WM_RUN)/vae/diffusion_pytorch_model.safetensors
+world-model: $(WM_RUN)/model/model_index.json | $(STAMP)
 	rm -rf $(WM_OUT).tmp && cp -r $(WM_RUN)/model $(WM_OUT).tmp
-	cp $(WM_RUN)/metrics.jsonl $(WM_RUN)/loss.png $(WM_OUT).tmp/ 2>/dev/null || true
-	HF_HUB_OFFLINE=1 $(BIN)/patchflow eval world --model $(WM_OUT).tmp --n-per-category 4 \
-		--out $(WM_OUT).tmp/bench --json > $(WM_OUT).tmp/bench.json
+	cp $(WM_RUN)/metrics.jsonl $(WM_RUN)/loss.png $(WM_OUT).tmp/
+	mkdir -p $(WM_OUT).tmp/vae_training && cp $(WM_RUN)/vae_train/metrics.jsonl $(WM_RUN)/vae_train/loss.png \
+		$(WM_OUT).tmp/vae_training/
+	$(PF) eval vae --model $(WM_OUT).tmp --recipe world_tiny --n 8 --json > $(WM_OUT).tmp/vae_eval.json
+	$(PF) eval world --model $(WM_OUT).tmp --n-per-category 4 --out $(WM_OUT).tmp/bench --json \
+		> $(WM_OUT).tmp/bench.json
 	rm -rf $(WM_OUT) && mv $(WM_OUT).tmp $(WM_OUT)
+
+$(WM_VAE): | $(STAMP)
+	$(PF) vae train --recipe world_tiny $(WM_SET)
+
+$(WM_RUN)/latents/index.json: $(WM_VAE)
+	$(PF) data encode --recipe world_tiny --out $(WM_RUN)/latents --set train.vae_path=$(WM_RUN)/vae $(WM_SET)
+
+$(WM_RUN)/model/model_index.json: $(WM_RUN)/latents/index.json
+	$(PF) train --recipe world_tiny --set train.vae_path=$(WM_RUN)/vae --set data.latents=$(WM_RUN)/latents $(WM_SET)
+
+# The same DiT recipe trained on square centre crops only (the report's native-aspect comparison),
+# on the bundled model's VAE; its bench lands in runs/world_tiny_square/bench.json.
+SQ_RUN := runs/world_tiny_square
+SQ_SET := --set 'data.buckets.aspect_ratios=["1:1"]' --set train.out_dir=$(SQ_RUN) $(WM_SET)
+world-model-square: $(SQ_RUN)/model/model_index.json | $(STAMP)
+	$(PF) eval world --model $(SQ_RUN)/model --n-per-category 4 --out $(SQ_RUN)/bench --json > $(SQ_RUN)/bench.json
+
+$(SQ_RUN)/latents/index.json: $(WM_VAE)
+	$(PF) data encode --recipe world_tiny --out $(SQ_RUN)/latents --set train.vae_path=$(WM_RUN)/vae $(SQ_SET)
+
+$(SQ_RUN)/model/model_index.json: $(SQ_RUN)/latents/index.json
+	$(PF) train --recipe world_tiny --set train.vae_path=$(WM_RUN)/vae --set data.latents=$(SQ_RUN)/latents $(SQ_SET)
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

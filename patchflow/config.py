@@ -54,6 +54,9 @@ class DataConfig:
     fps: float = 8.0  # decode rate; videos are resampled to it
     buckets: BucketConfig = field(default_factory=BucketConfig)
     image_ratio: float = 0.3  # fraction of batches that are images (T = 1) when both exist
+    # share of samples whose text is the row's short `prompt` (what people type) instead of its detailed
+    # `text` caption, so one model follows both; rows without a prompt always use their caption
+    prompt_ratio: float = 0.0
     num_workers: int = 0
     decode_timeout_s: float = 30.0
     max_skip_fraction: float = 0.1  # stop the run when more samples than this fail to decode

@@ -21,6 +21,7 @@ def world_tiny() -> Config:
         data=DataConfig(
             cache_dir="runs/world_tiny/data",
             fps=8.0,
+            prompt_ratio=0.4,  # 40 % short prompts ("a red ball bouncing"), the rest detailed captions
             # 5:3 and 3:5 grids hold the world's 80x48 and 48x80 exactly; 16:9 takes 96x54 with a slight crop.
             buckets=BucketConfig(resolutions=[48, 64], aspect_ratios=["1:1", "16:9", "9:16", "5:3", "3:5"],
                                  frames=[1, 9, 17, 33], token_budget=2048, max_batch=32),

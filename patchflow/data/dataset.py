@@ -57,9 +57,12 @@ class BucketDataset:
 
     def __init__(
         self, rows: list[dict], members: dict[Bucket, list[int]], fps: float, seed: int = 0,
-        decode_timeout_s: float = 30.0, decode_fn: Callable = decode_clip,
+        decode_timeout_s: float = 30.0, decode_fn: Callable = decode_clip, prompt_ratio: float = 0.0,
     ):
+        if not 0.0 <= prompt_ratio <= 1.0:
+            raise ValueError(f"data.prompt_ratio must lie in [0, 1], got {prompt_ratio}")
         self.rows, self.members, self.fps, self.seed = rows, members, fps, seed
+        self.prompt_ratio = prompt_ratio
         self.decode_timeout_s, self.decode_fn = decode_timeout_s, decode_fn
 
     def __getitem__(self, plan: BatchPlan) -> dict:
@@ -81,7 +84,7 @@ class BucketDataset:
                     f"bucket {plan.bucket.key}: {REPLACEMENT_TRIES} samples in a row failed to decode; "
                     f"last: {failures[-1][0]}: {failures[-1][1]}"
                 )
-            texts.append(str(self.rows[index].get("text") or ""))
+            texts.append(self.sample_text(index, plan.epoch))
             paths.append(self.rows[index]["path"])
         video = torch.stack(clips)  # (B, 3, T, H, W)
         return {"video": video, "text": texts, "path": paths, "bucket": plan.bucket.key,
@@ -97,6 +100,14 @@ class BucketDataset:
         if tuple(clip.shape) != expected:
             raise MediaError(f"decoded shape {tuple(clip.shape)}, expected {expected}")
         return clip
+
+    def sample_text(self, index: int, epoch: int) -> str:
+        """The row's caption, or its short prompt with probability prompt_ratio, drawn from (seed, epoch, index)."""
+        row = self.rows[index]
+        prompt = str(row.get("prompt") or "")
+        if prompt and self.prompt_ratio > 0 and np.random.default_rng([self.seed, 6, epoch, index]).random() < self.prompt_ratio:
+            return prompt
+        return str(row.get("text") or "")
 
     def clip_start(self, row: dict, bucket: Bucket, epoch: int, index: int) -> float:
         """A random source frame to start at, so that the clip still fits before the video ends."""

@@ -62,7 +62,8 @@ class BucketLoader:
             BucketBatchSampler(videos, self.batch_sizes, VIDEO_STREAM, rank, world_size, seed),
             cfg.image_ratio, seed=seed, epochs=epochs,
         )
-        self.dataset = BucketDataset(self.rows, members, cfg.fps, seed, cfg.decode_timeout_s, decode_fn)
+        self.dataset = BucketDataset(self.rows, members, cfg.fps, seed, cfg.decode_timeout_s, decode_fn,
+                                     cfg.prompt_ratio)
         self.attempted = 0  # samples tried (failed tries included)
         self.skipped = 0  # tries that failed and were replaced
         self.recent_failures: list[tuple[str, str]] = []

@@ -135,3 +135,21 @@ def test_manifest_round_trip_feeds_the_loader(rows, tmp_path):
     a = [signature(b) for b in itertools.islice(build_loader(data_cfg(), rows, TEMPORAL, SPATIAL), 4)]
     b = [signature(b) for b in itertools.islice(build_loader(data_cfg(), back, TEMPORAL, SPATIAL), 4)]
     assert a == b
+
+
+def test_prompt_ratio_mixes_short_prompts_into_the_texts(rows):
+    # every row gets a caption and a short prompt; the share of prompts in the batches follows the ratio
+    texted = [{**row, "text": f"caption {i}", "prompt": f"prompt {i}"} for i, row in enumerate(rows)]
+
+    def texts(ratio):
+        loader = build_loader(data_cfg(prompt_ratio=ratio), texted, TEMPORAL, SPATIAL, epochs=20)
+        return [t for batch in loader for t in batch["text"]]
+
+    assert all(t.startswith("caption") for t in texts(0.0))
+    assert all(t.startswith("prompt") for t in texts(1.0))
+    half = texts(0.5)
+    share = sum(t.startswith("prompt") for t in half) / len(half)
+    assert 0.3 < share < 0.7, share
+    assert texts(0.5) == half  # drawn from the seed: a rerun gives the same texts
+    with pytest.raises(ValueError, match="prompt_ratio"):
+        build_loader(data_cfg(prompt_ratio=1.5), texted, TEMPORAL, SPATIAL)
