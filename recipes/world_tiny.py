@@ -39,5 +39,5 @@ def world_tiny() -> Config:
         dit=DiTConfig(preset="tiny", in_channels=8, patch_size=[1, 2, 2], width=192, depth=6, heads=6),
         text=TextConfig(max_length=48),
         sample=SampleConfig(sampler="euler", steps=20, guidance=4.0, window_latent_frames=9),
-        train=TrainConfig(out_dir="runs/world_tiny", steps=7000, lr=5e-4, warmup_steps=200, ckpt_every=1000),
+        train=TrainConfig(out_dir="runs/world_tiny", steps=5000, lr=5e-4, warmup_steps=200, ckpt_every=1000),
     )
