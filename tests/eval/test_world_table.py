@@ -1,0 +1,28 @@
+"""bench/world_table.py pools the single-object categories and marks each target met or missed."""
+
+import importlib.util
+from pathlib import Path
+
+spec = importlib.util.spec_from_file_location("world_table", Path(__file__).parents[2] / "bench" / "world_table.py")
+world_table = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(world_table)
+
+
+def summary(rates: dict[str, tuple[int, int]], appear: float) -> dict:
+    categories = {c: {"passed": p, "judged": j, "pass_rate": p / j, "samples": 1} for c, (p, j) in rates.items()}
+    total_p, total_j = sum(p for p, _ in rates.values()), sum(j for _, j in rates.values())
+    return {"categories": categories, "overall": total_p / total_j, "appearances_per_min": appear,
+            "disappearances_per_min": 0.0}
+
+
+def test_table_pools_groups_and_marks_targets():
+    good = summary({"color": (9, 10), "shape": (10, 10), "two_objects": (3, 4), "background": (5, 5)}, 0.5)
+    bad = summary({"color": (5, 10), "shape": (5, 10), "two_objects": (1, 4), "background": (5, 5)}, 3.0)
+    lines = world_table.table({"a": good, "b": bad}).splitlines()
+    single = next(line for line in lines if line.startswith("| single object"))
+    assert "95.0% (19/20) ✓" in single and "50.0% (10/20) ✗" in single
+    two = next(line for line in lines if line.startswith("| two objects"))
+    assert "75.0% (3/4) ✓" in two and "25.0% (1/4) ✗" in two
+    pop = next(line for line in lines if line.startswith("| pop-ins"))
+    assert "0.50 ✓" in pop and "3.00 ✗" in pop
+    assert not any(line.startswith("| pillar") for line in lines)  # no facts judged: no row
