@@ -34,7 +34,7 @@ def world_tiny() -> Config:
             temporal_factor=4, spatial_factor=4, mid_attention=False, chunk_frames=16, tile_size=0,
         ),
         vae_train=VAETrainConfig(
-            steps=5000, lr=1e-3, warmup_steps=100, kl_weight=1e-6, sheet_every=500, ckpt_every=500, log_every=10,
+            steps=7000, lr=1e-3, warmup_steps=100, kl_weight=1e-6, sheet_every=500, ckpt_every=500, log_every=10,
             stats_batches=32,
             # 9-frame 32x32 crops of batches 4x the DiT's token budget: ~0.3 s a step on 2 cores
             crop_frames=9, crop_size=32, token_budget=8192,
@@ -42,5 +42,5 @@ def world_tiny() -> Config:
         dit=DiTConfig(preset="tiny", in_channels=8, patch_size=[1, 2, 2], width=192, depth=6, heads=6),
         text=TextConfig(max_length=48),
         sample=SampleConfig(sampler="euler", steps=20, guidance=4.0, window_latent_frames=9),
-        train=TrainConfig(out_dir="runs/world_tiny", steps=5000, lr=5e-4, warmup_steps=200, ckpt_every=1000),
+        train=TrainConfig(out_dir="runs/world_tiny", steps=4000, lr=5e-4, warmup_steps=200, ckpt_every=1000),
     )

@@ -22,10 +22,16 @@ from rich.progress import (
 
 
 class MetricsLogger:
-    def __init__(self, out_dir: str | Path, tensorboard: bool = True):
+    def __init__(self, out_dir: str | Path, tensorboard: bool = True, start_step: int = 0):
+        """start_step: the step the run starts (or resumes) at. Rows logged past it by an earlier process
+        belong to steps this run redoes, so they are dropped: the log never holds one step twice."""
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / "metrics.jsonl"
+        if self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= start_step]
+            self.path.write_text("".join(line + "\n" for line in kept))
         self._file = open(self.path, "a")
         self._writer = None
         if tensorboard:

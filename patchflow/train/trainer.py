@@ -181,7 +181,8 @@ class Trainer:
 
     def fit(self) -> Path | None:
         """Train to train.steps; returns the model folder (on rank 0; None elsewhere)."""
-        logger = MetricsLogger(self.out_dir, tensorboard=self.tc.tensorboard) if self.info.is_main else None
+        logger = (MetricsLogger(self.out_dir, tensorboard=self.tc.tensorboard, start_step=self.step)
+                  if self.info.is_main else None)
         window: list[dict] = []
         t_last = time.perf_counter()
         bar = progress(console=console, disable=not self.show_progress)

@@ -207,7 +207,7 @@ def train_vae(
     if resume:
         run.load()
         console.print(f"resumed VAE training at step {run.step} from {run.run_dir}")
-    logger = MetricsLogger(run.run_dir, tensorboard=False)
+    logger = MetricsLogger(run.run_dir, tensorboard=False, start_step=run.step)
     losses: list[float] = []
     batches = iter(run.loader)
     last_step = tc.steps if stop_after is None else min(tc.steps, run.step + stop_after)

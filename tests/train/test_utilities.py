@@ -169,3 +169,18 @@ def test_metrics_logger_and_plot(tmp_path):
     with progress(disable=True) as bar:
         task = bar.add_task("train", total=2, loss=float("nan"), tok_s=0.0)
         bar.update(task, advance=1, loss=0.5, tok_s=1234.0)
+
+
+def test_metrics_logger_drops_rows_a_resumed_run_redoes(tmp_path):
+    with MetricsLogger(tmp_path, tensorboard=False) as log:
+        for step in range(1, 8):  # the process was stopped at step 7; its last checkpoint is step 5
+            log.log(step, {"loss": 1.0})
+    with MetricsLogger(tmp_path, tensorboard=False, start_step=5) as log:
+        for step in range(6, 9):
+            log.log(step, {"loss": 2.0})
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [r["loss"] for r in rows[5:]] == [2.0, 2.0, 2.0]
+    with MetricsLogger(tmp_path, tensorboard=False) as log:  # a fresh run in the same folder starts clean
+        log.log(1, {"loss": 3.0})
+    assert [r["loss"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [3.0]
