@@ -42,7 +42,7 @@ world-model: $(WM_RUN)/model/model_index.json | $(STAMP)
 	mkdir -p $(WM_OUT).tmp/vae_training && cp $(WM_RUN)/vae_train/metrics.jsonl $(WM_RUN)/vae_train/loss.png \
 		$(WM_OUT).tmp/vae_training/
 	$(PF) eval vae --model $(WM_OUT).tmp --recipe world_tiny --n 8 --json > $(WM_OUT).tmp/vae_eval.json
-	$(PF) eval world --model $(WM_OUT).tmp --n-per-category 4 --out $(WM_OUT).tmp/bench --json \
+	$(PF) eval world --model $(WM_OUT).tmp --n-per-category 4 --long --out $(WM_OUT).tmp/bench --json \
 		> $(WM_OUT).tmp/bench.json
 	rm -rf $(WM_OUT) && mv $(WM_OUT).tmp $(WM_OUT)
 
@@ -60,7 +60,7 @@ $(WM_RUN)/model/model_index.json: $(WM_RUN)/latents/index.json
 SQ_RUN := runs/world_tiny_square
 SQ_SET := --set 'data.buckets.aspect_ratios=["1:1"]' --set train.out_dir=$(SQ_RUN) $(WM_SET)
 world-model-square: $(SQ_RUN)/model/model_index.json | $(STAMP)
-	$(PF) eval world --model $(SQ_RUN)/model --n-per-category 4 --out $(SQ_RUN)/bench --json > $(SQ_RUN)/bench.json
+	$(PF) eval world --model $(SQ_RUN)/model --n-per-category 4 --long --out $(SQ_RUN)/bench --json > $(SQ_RUN)/bench.json
 
 $(SQ_RUN)/latents/index.json: $(WM_VAE)
 	$(PF) data encode --recipe world_tiny --out $(SQ_RUN)/latents --set train.vae_path=$(WM_RUN)/vae $(SQ_SET)
