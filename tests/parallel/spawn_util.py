@@ -1,5 +1,6 @@
 """Run a function in N gloo processes (torch.multiprocessing.spawn), as torchrun would set them up."""
 
+import gc
 import os
 import socket
 
@@ -15,7 +16,7 @@ def free_port() -> int:
 def _entry(rank, world_size, port, fn, args):
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-        WORLD_SIZE=str(world_size), OMP_NUM_THREADS="1",
+        WORLD_SIZE=str(world_size), OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo",
     )
     import torch
 
@@ -26,6 +27,7 @@ def _entry(rank, world_size, port, fn, args):
     try:
         fn(rank, *args)
     finally:
+        gc.collect()  # drop DDP reducers and FSDP hooks (they hold the group) before it goes
         destroy()
 
 
