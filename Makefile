@@ -37,7 +37,7 @@ WM_RUN := runs/world_tiny
 WM_OUT := models/world-tiny
 WM_VAE := $(WM_RUN)/vae/diffusion_pytorch_model.safetensors
 world-model: $(WM_RUN)/model/model_index.json | $(STAMP)
-	rm -rf $(WM_OUT).tmp && cp -r $(WM_RUN)/model $(WM_OUT).tmp
+	rm -rf $(WM_OUT).tmp && mkdir -p $(dir $(WM_OUT)) && cp -r $(WM_RUN)/model $(WM_OUT).tmp
 	cp $(WM_RUN)/metrics.jsonl $(WM_RUN)/loss.png $(WM_OUT).tmp/
 	mkdir -p $(WM_OUT).tmp/vae_training && cp $(WM_RUN)/vae_train/metrics.jsonl $(WM_RUN)/vae_train/loss.png \
 		$(WM_OUT).tmp/vae_training/
