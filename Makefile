@@ -45,6 +45,7 @@ world-model: $(WM_RUN)/model/model_index.json | $(STAMP)
 	$(PF) eval world --model $(WM_OUT).tmp --n-per-category 4 --long --out $(WM_OUT).tmp/bench --json \
 		> $(WM_OUT).tmp/bench.json
 	rm -rf $(WM_OUT) && mv $(WM_OUT).tmp $(WM_OUT)
+	sed -i 's|$(WM_OUT).tmp|$(WM_OUT)|g' $(WM_OUT)/vae_eval.json $(WM_OUT)/bench.json $(WM_OUT)/bench/summary.*
 
 $(WM_VAE): | $(STAMP)
 	$(PF) vae train --recipe world_tiny $(WM_SET)
