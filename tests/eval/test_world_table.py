@@ -26,3 +26,19 @@ def test_table_pools_groups_and_marks_targets():
     pop = next(line for line in lines if line.startswith("| pop-ins"))
     assert "0.50 ✓" in pop and "3.00 ✗" in pop
     assert not any(line.startswith("| pillar") for line in lines)  # no facts judged: no row
+
+
+def test_framing_splits_by_aspect_when_samples_are_listed():
+    s = summary({"framing": (6, 9)}, 0.0)
+    s["samples"] = [
+        {"category": "framing", "width": 64, "height": 112, "passed": 3, "judged": 3},
+        {"category": "framing", "width": 112, "height": 64, "passed": 2, "judged": 3},
+        {"category": "framing", "width": 64, "height": 64, "passed": 1, "judged": 3},
+        {"category": "color", "width": 64, "height": 112, "passed": 0, "judged": 5},
+    ]
+    lines = world_table.table({"m": s}).splitlines()
+    row = {line.split("|")[1].strip(): line for line in lines}
+    assert "100.0% (3/3) ✓" in row["framing, 9:16 only"]
+    assert "66.7% (2/3) ✗" in row["framing, 16:9 only"]
+    assert "33.3% (1/3) ✗" in row["framing, 1:1 only"]
+    assert not any("only" in line for line in world_table.table({"m": summary({"framing": (6, 9)}, 0.0)}).splitlines())
