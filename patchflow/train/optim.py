@@ -51,3 +51,22 @@ def build_scheduler(
     opt: torch.optim.Optimizer, warmup: int, total: int, min_ratio: float = 0.0
 ) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(opt, _WarmupCosine(warmup, total, min_ratio))
+
+
+def load_scheduler_state(sched: torch.optim.lr_scheduler.LambdaLR, state: dict) -> None:
+    """Resume the schedule at the saved step, in the shape the config gives now.
+
+    LambdaLR.load_state_dict would also restore the old base lr, warmup and total, so a run resumed
+    with more `steps` would sit at lr 0 past the old end. The step count comes from the checkpoint;
+    lr, warmup and total from the config (unchanged config: the same lr as an uninterrupted run).
+    Call it after the optimizer's state is loaded: it sets the param groups' lr for the next step.
+    """
+    shapes = [dict(fn.__dict__) for fn in sched.lr_lambdas]
+    base_lrs = list(sched.base_lrs)
+    sched.load_state_dict(state)
+    sched.base_lrs = base_lrs
+    for fn, shape in zip(sched.lr_lambdas, shapes, strict=True):
+        fn.__dict__.update(shape)
+    for group, base, fn in zip(sched.optimizer.param_groups, sched.base_lrs, sched.lr_lambdas, strict=True):
+        group["lr"] = base * fn(sched.last_epoch)
+    sched._last_lr = [group["lr"] for group in sched.optimizer.param_groups]

@@ -41,7 +41,7 @@ from patchflow.train.batches import build_batches, pad_text
 from patchflow.train.checkpoint import load_checkpoint, save_checkpoint
 from patchflow.train.ema import EMA
 from patchflow.train.logging import MetricsLogger, plot_loss, progress
-from patchflow.train.optim import build_optimizer, build_scheduler
+from patchflow.train.optim import build_optimizer, build_scheduler, load_scheduler_state
 from patchflow.train.rng import get_rng_state, seed_everything, set_rng_state
 
 console = Console(stderr=True)
@@ -243,7 +243,7 @@ class Trainer:
         load_model_state_dict(self.model, ck.tensors["model"])
         self.ema.load_state_dict(ck.tensors["ema"], ck.state["ema"])
         load_optimizer_state_dict(self.model, self.opt, ck.state["optimizer"])
-        self.sched.load_state_dict(ck.state["scheduler"])
+        load_scheduler_state(self.sched, ck.state["scheduler"])
         self.batches.load_state_dict(ck.state["data"][self.info.rank])
         set_rng_state(ck.state["rng"])
         self.step, self.skipped = ck.step, ck.state["skipped"]

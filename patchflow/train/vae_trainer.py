@@ -32,7 +32,7 @@ from patchflow.models.vae.losses import (
 from patchflow.train.checkpoint import load_checkpoint, save_checkpoint
 from patchflow.train.ema import EMA
 from patchflow.train.logging import MetricsLogger, plot_loss, progress
-from patchflow.train.optim import build_optimizer, build_scheduler
+from patchflow.train.optim import build_optimizer, build_scheduler, load_scheduler_state
 from patchflow.train.rng import get_rng_state, seed_everything, set_rng_state
 
 
@@ -116,7 +116,7 @@ class VAETraining:
         self.vae.load_state_dict(ckpt.tensors["model"])
         self.ema.load_state_dict(ckpt.tensors["ema"], ckpt.state["ema"])
         self.opt.load_state_dict(ckpt.state["optimizer"])
-        self.sched.load_state_dict(ckpt.state["scheduler"])
+        load_scheduler_state(self.sched, ckpt.state["scheduler"])
         self.loader.load_state_dict(ckpt.state["loader"])
         if self.disc is not None:
             self.disc.load_state_dict(ckpt.tensors["disc"])

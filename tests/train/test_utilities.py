@@ -184,3 +184,37 @@ def test_metrics_logger_drops_rows_a_resumed_run_redoes(tmp_path):
     with MetricsLogger(tmp_path, tensorboard=False) as log:  # a fresh run in the same folder starts clean
         log.log(1, {"loss": 3.0})
     assert [r["loss"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [3.0]
+
+
+def _sched_at(step: int, lr: float, warmup: int, total: int):
+    from patchflow.train.optim import build_scheduler
+
+    opt = torch.optim.AdamW([nn.Parameter(torch.zeros(2))], lr=lr)
+    sched = build_scheduler(opt, warmup, total)
+    for _ in range(step):
+        opt.step()
+        sched.step()
+    return opt, sched
+
+
+def test_resumed_schedule_takes_the_configs_shape_and_the_checkpoints_step():
+    from patchflow.train.optim import build_scheduler, load_scheduler_state, lr_factor
+
+    old_opt, old = _sched_at(40, 1e-3, 10, 40)  # a finished run: lr has decayed to 0
+    assert old_opt.param_groups[0]["lr"] == pytest.approx(0.0)
+    state = old.state_dict()
+    # unchanged config: the lr an uninterrupted run would use next
+    same_opt = torch.optim.AdamW([nn.Parameter(torch.zeros(2))], lr=1e-3)
+    same_opt.load_state_dict(old_opt.state_dict())
+    same = build_scheduler(same_opt, 10, 40)
+    load_scheduler_state(same, state)
+    assert same.last_epoch == 40 and same_opt.param_groups[0]["lr"] == pytest.approx(0.0)
+    # resumed with more steps: the cosine is stretched to the new total, not stuck at 0
+    opt = torch.optim.AdamW([nn.Parameter(torch.zeros(2))], lr=1e-3)
+    opt.load_state_dict(old_opt.state_dict())
+    longer = build_scheduler(opt, 10, 80)
+    load_scheduler_state(longer, state)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3 * lr_factor(40, 10, 80)) and opt.param_groups[0]["lr"] > 4e-4
+    opt.step()
+    longer.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3 * lr_factor(41, 10, 80))
