@@ -21,11 +21,14 @@ def _entry(rank, world_size, port, fn, args):
     import torch
 
     torch.set_num_threads(1)
-    from patchflow.parallel.mesh import destroy, init_distributed
+    from patchflow.parallel.mesh import barrier, destroy, init_distributed
 
     init_distributed("cpu")
     try:
         fn(rank, *args)
+        # Leave together: a rank that closes its sockets while a peer's gloo threads still read
+        # from them can abort that peer (CI saw a SIGABRT at teardown).
+        barrier()
     finally:
         gc.collect()  # drop DDP reducers and FSDP hooks (they hold the group) before it goes
         destroy()

@@ -187,8 +187,6 @@ def test_metrics_logger_drops_rows_a_resumed_run_redoes(tmp_path):
 
 
 def _sched_at(step: int, lr: float, warmup: int, total: int):
-    from patchflow.train.optim import build_scheduler
-
     opt = torch.optim.AdamW([nn.Parameter(torch.zeros(2))], lr=lr)
     sched = build_scheduler(opt, warmup, total)
     for _ in range(step):
@@ -197,24 +195,18 @@ def _sched_at(step: int, lr: float, warmup: int, total: int):
     return opt, sched
 
 
-def test_resumed_schedule_takes_the_configs_shape_and_the_checkpoints_step():
-    from patchflow.train.optim import build_scheduler, load_scheduler_state, lr_factor
+@pytest.mark.parametrize("total", [40, 80])
+def test_resumed_schedule_takes_the_configs_shape_and_the_checkpoints_step(total):
+    """Saved at step 20 of 40; resumed with steps=40 (as if never stopped) or steps=80 (stretched cosine)."""
+    from patchflow.train.optim import load_scheduler_state
 
-    old_opt, old = _sched_at(40, 1e-3, 10, 40)  # a finished run: lr has decayed to 0
-    assert old_opt.param_groups[0]["lr"] == pytest.approx(0.0)
-    state = old.state_dict()
-    # unchanged config: the lr an uninterrupted run would use next
-    same_opt = torch.optim.AdamW([nn.Parameter(torch.zeros(2))], lr=1e-3)
-    same_opt.load_state_dict(old_opt.state_dict())
-    same = build_scheduler(same_opt, 10, 40)
-    load_scheduler_state(same, state)
-    assert same.last_epoch == 40 and same_opt.param_groups[0]["lr"] == pytest.approx(0.0)
-    # resumed with more steps: the cosine is stretched to the new total, not stuck at 0
+    old_opt, old = _sched_at(20, 1e-3, 10, 40)
     opt = torch.optim.AdamW([nn.Parameter(torch.zeros(2))], lr=1e-3)
+    sched = build_scheduler(opt, 10, total)  # built from the config, then the checkpoint loaded: the trainers' order
     opt.load_state_dict(old_opt.state_dict())
-    longer = build_scheduler(opt, 10, 80)
-    load_scheduler_state(longer, state)
-    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3 * lr_factor(40, 10, 80)) and opt.param_groups[0]["lr"] > 4e-4
+    load_scheduler_state(sched, old.state_dict())
+    assert sched.last_epoch == 20
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3 * lr_factor(20, 10, total))
     opt.step()
-    longer.step()
-    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3 * lr_factor(41, 10, 80))
+    sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3 * lr_factor(21, 10, total))
