@@ -14,11 +14,14 @@ from pathlib import Path
 from patchflow.config import Config, WorldConfig, to_dict
 
 STAMP_NAME = "world_config.json"
+# Bumped whenever the same world config renders different samples (2: scenes whose stated motion the
+# opening frames undo are re-placed, patchflow/world/truthful.py), so old caches are rendered anew.
+RENDER_VERSION = 2
 
 
 def world_hash(world: WorldConfig) -> str:
     """A short stable hash of every world setting."""
-    text = json.dumps(to_dict(world), sort_keys=True)
+    text = json.dumps({**to_dict(world), "render_version": RENDER_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
