@@ -8,11 +8,13 @@ from patchflow.models.vae.causal_conv import CausalConv3d
 from recipes import get_recipe
 
 
-@pytest.fixture(scope="module")
-def vae():
+@pytest.fixture(scope="module", params=["zeros", "first_frame"])
+def vae(request):
+    """The debug VAE with each past padding: causality, streaming and tiling must hold for both."""
     torch.manual_seed(0)
     cfg = get_recipe("debug").vae
     cfg.base_width = 8  # the debug VAE, narrower: properties do not depend on width
+    cfg.causal_padding = request.param
     model = CausalVAE(cfg).eval()
     # non-trivial normalisation so encode/decode exercise it
     model.latent_mean.copy_(torch.linspace(-0.3, 0.3, cfg.latent_channels))
@@ -170,3 +172,32 @@ def test_save_and_load(vae, tmp_path):
         with torch.no_grad():
             torch.testing.assert_close(loaded.encode(x), vae.encode(x))
         torch.testing.assert_close(loaded.latent_std, vae.latent_std)
+
+
+def test_still_clip_encodes_to_one_latent_with_first_frame_padding():
+    """A still clip's latent frames are all the same code with first-frame padding (zeros differ).
+
+    With zeros before frame 0, every layer's output changes until its temporal receptive field is full of
+    real frames, so one picture got a different code at each temporal position, and the DiT had to learn
+    a position-dependent code for "the same thing again".
+    """
+    torch.manual_seed(0)
+    still = video(1).expand(-1, -1, 17, -1, -1)  # (1, 3, 17, 32, 32): one frame, 17 times
+    spread = {}
+    for padding in ("zeros", "first_frame"):
+        cfg = get_recipe("debug").vae
+        cfg.causal_padding = padding
+        torch.manual_seed(0)
+        model = CausalVAE(cfg).eval()
+        with torch.no_grad():
+            z = model.encode(still)  # (1, 4, 5, 8, 8)
+        spread[padding] = (z - z[:, :, :1]).abs().max().item()
+    assert spread["first_frame"] < 1e-5
+    assert spread["zeros"] > 1e-2
+
+
+def test_unknown_causal_padding_is_a_clear_error():
+    cfg = get_recipe("debug").vae
+    cfg.causal_padding = "reflect"
+    with pytest.raises(ValueError, match="causal_padding must be one of"):
+        CausalVAE(cfg)

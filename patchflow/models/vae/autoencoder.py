@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from patchflow.config import VAEConfig, from_dict, to_dict
-from patchflow.models.vae.causal_conv import StreamCache, name_caches
+from patchflow.models.vae.causal_conv import StreamCache, setup_causal_convs
 from patchflow.models.vae.networks import Decoder, Encoder
 from patchflow.models.vae.tiling import tiled_apply
 
@@ -43,7 +43,7 @@ class CausalVAE(nn.Module):
         # normalisation of latents: set from training data at the end of VAE training
         self.register_buffer("latent_mean", torch.zeros(cfg.latent_channels))
         self.register_buffer("latent_std", torch.ones(cfg.latent_channels))
-        name_caches(self)
+        setup_causal_convs(self, cfg.causal_padding)
 
     @property
     def temporal_factor(self) -> int:

@@ -17,8 +17,8 @@ from torch import nn
 class StreamCache:
     """Past frames each causal conv still needs, keyed by the conv's name. One per stream.
 
-    A missing key means "this conv has seen nothing yet": it pads with zeros, exactly as
-    a whole-video pass does at frame 0.
+    A missing key means "this conv has seen nothing yet": it pads its past (zeros or copies of
+    the first frame), exactly as a whole-video pass does at frame 0.
     """
 
     def __init__(self) -> None:
@@ -66,6 +66,7 @@ class CausalConv3d(nn.Module):
         self.conv = nn.Conv3d(in_ch, out_ch, kernel, stride=stride, padding=padding)
         init_conv(self.conv)
         self.cache_key = ""  # set once by the owning model to its module name
+        self.past = "zeros"  # what stands before frame 0: "zeros" or "first_frame" (set by the owning model)
 
     def forward(self, x: torch.Tensor, cache: StreamCache | None = None) -> torch.Tensor:
         # x: (B, C, T, H, W)
@@ -74,7 +75,9 @@ class CausalConv3d(nn.Module):
         if self.pad_t == 0 and self.st == 1:
             return self.conv(x)
         past = cache.get(self.cache_key) if cache is not None else None
-        if past is None:
+        if past is None and self.past == "first_frame":
+            past = x[:, :, :1].expand(-1, -1, self.pad_t, -1, -1)  # (B, C, pad_t, H, W): frame 0 repeated
+        elif past is None:
             b, c, _, h, w = x.shape
             past = x.new_zeros(b, c, self.pad_t, h, w)
         x = torch.cat([past, x], dim=2)  # (B, C, T_past + T, H, W)
@@ -99,8 +102,14 @@ def init_conv(conv: nn.Conv3d) -> None:
         nn.init.zeros_(conv.bias)
 
 
-def name_caches(model: nn.Module) -> None:
-    """Give every causal conv its module name as cache key (unique within the model)."""
+PAST_PADDINGS = ("zeros", "first_frame")
+
+
+def setup_causal_convs(model: nn.Module, past: str) -> None:
+    """Give every causal conv its module name as cache key (unique within the model) and its past padding."""
+    if past not in PAST_PADDINGS:
+        raise ValueError(f"vae.causal_padding must be one of {PAST_PADDINGS}, got {past!r}")
     for name, module in model.named_modules():
         if isinstance(module, CausalConv3d):
             module.cache_key = name
+            module.past = past
