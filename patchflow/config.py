@@ -78,6 +78,10 @@ class VAEConfig:
     chunk_frames: int = 16  # frames per chunk when streaming (multiple of temporal_factor)
     tile_size: int = 256  # pixels per spatial tile when tiling; 0 = never tile
     tile_overlap: int = 32
+    # what the causal convs see before frame 0: "zeros", or "first_frame" (copies of the first input), which
+    # keeps a still clip's latent the same at every temporal position (zeros change each layer's output until
+    # its receptive field is full of real frames, so one picture got a different code per latent frame)
+    causal_padding: str = "zeros"
     pretrained: str = ""  # a diffusers VAE folder to use instead of ours
 
 
@@ -108,6 +112,10 @@ class VAETrainConfig:
     crop_frames: int = 0  # frames per crop, 1 + k * temporal_factor
     crop_size: int = 0  # pixels per side of the crop (rounded down to a multiple of spatial_factor)
     token_budget: int = 0  # latent tokens per VAE batch (before cropping); 0 = data.buckets.token_budget
+    edge_weight: float = 0.0  # L1 between the spatial and temporal finite differences of output and input
+    precision: str = "fp32"  # fp32 | bf16 (CPU/GPU autocast; weights, optimizer and losses stay fp32)
+    val_every: int = 0  # steps between held-out reconstruction checks (val_l1, val_psnr; also at the end); 0 = off
+    val_samples: int = 8  # held-out world videos for that check (cut to at most 17 frames of 64 x 64)
 
 
 @dataclass
@@ -187,6 +195,8 @@ class TrainConfig:
     sample_height: int = 64
     sample_width: int = 64
     sample_num_frames: int = 17
+    val_every: int = 0  # steps between held-out flow-matching losses per band of t (also at the end); 0 = off
+    val_samples: int = 16  # held-out world samples for that loss (train/validation.py)
 
 
 @dataclass
