@@ -6,10 +6,15 @@
 A generator is any function `(prompt, width, height, num_frames, fps, seed) -> (T, H, W, 3) uint8`:
 `truth_generator()` renders the prompt's scene with the simulator (the ceiling: it must score
 >= 99%, or the bench measures the oracle instead of the model), `pipeline_generator(dir)` samples
-a model folder. Pass rates are passed facts / judged facts (facts the video cannot show, such as
-the motion of an image, are skipped, not failed). Spontaneous appearances and disappearances
-(objects popping in or out away from the pillar and the frame edges) are counted per minute of
-video. The output folder gets summary.md, summary.json and one contact sheet per category.
+a model folder, and `vae_ceiling.through_vae(truth_generator(), vae, ...)` passes the truth through
+a VAE (the best any DiT on that VAE can score). Pass rates are passed facts / judged facts (facts
+the video cannot show, such as the motion of an image, are skipped, not failed), each with its
+Wilson 95 % interval (eval/intervals.py). Spontaneous appearances and disappearances (objects
+popping in or out away from the pillar and the frame edges) are counted per minute of video.
+
+A run is the first `n_per_category` prompts of every category, or the fixed quick subset
+(`quick=True`, world_prompts.QUICK_IDS), whose samples are the same as the full run's for those ids.
+The output folder gets summary.md, summary.json and one contact sheet per category.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from patchflow.data.video_io import contact_sheet, write_image
-from patchflow.eval.world_prompts import BENCH_VERSION, BenchPrompt, select
+from patchflow.eval.intervals import rate_with_interval, wilson_interval
+from patchflow.eval.world_prompts import BENCH_VERSION, BenchPrompt, select, select_quick
 from patchflow.world.oracle import FactResult, observe, score_observation
 from patchflow.world.parser import parse_caption
 from patchflow.world.scene import SceneFacts
@@ -67,13 +73,20 @@ class CategoryResult:
     def pass_rate(self) -> float | None:
         return self.passed / self.judged if self.judged else None
 
+    def numbers(self) -> dict:
+        """pass_rate, passed, judged, samples and the Wilson 95 % interval (ci_low, ci_high; None if unjudged)."""
+        low, high = wilson_interval(self.passed, self.judged) or (None, None)
+        return {"pass_rate": self.pass_rate, "passed": self.passed, "judged": self.judged, "samples": self.samples,
+                "ci_low": low, "ci_high": high}
+
 
 @dataclass
 class BenchResult:
     version: str
-    model: str
+    model: str  # what made the videos: a model folder, "world-truth", "world-truth through <vae folder>"
     seed: int
-    n_per_category: int
+    n_per_category: int | None  # None for the quick subset, whose categories have different counts
+    subset: str  # "quick", or "first K per category"
     samples: list[SampleResult] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -86,10 +99,14 @@ class BenchResult:
             c.judged += s.judged
         return out
 
+    def total(self) -> CategoryResult:
+        """Every sample pooled: facts passed / judged over the whole run."""
+        return CategoryResult(len(self.samples), sum(s.passed for s in self.samples),
+                              sum(s.judged for s in self.samples))
+
     @property
     def overall(self) -> float | None:
-        judged = sum(s.judged for s in self.samples)
-        return sum(s.passed for s in self.samples) / judged if judged else None
+        return self.total().pass_rate
 
     @property
     def video_minutes(self) -> float:
@@ -100,13 +117,15 @@ class BenchResult:
         return total / self.video_minutes if self.video_minutes else 0.0
 
     def summary(self) -> dict:
-        """The numbers: per-category and overall pass rates, pop-ins and pop-outs per minute."""
+        """The numbers: per-category and overall pass rates with their 95 % intervals, pop-ins and pop-outs
+        per minute."""
+        total = self.total().numbers()
         return {
             "version": self.version, "model": self.model, "seed": self.seed,
-            "n_per_category": self.n_per_category,
-            "overall": self.overall,
-            "categories": {name: {"pass_rate": c.pass_rate, "passed": c.passed, "judged": c.judged,
-                                  "samples": c.samples} for name, c in self.categories().items()},
+            "n_per_category": self.n_per_category, "subset": self.subset,
+            "overall": self.overall, "passed": total["passed"], "judged": total["judged"],
+            "ci_low": total["ci_low"], "ci_high": total["ci_high"],
+            "categories": {name: c.numbers() for name, c in self.categories().items()},
             "appearances_per_min": self.per_minute("appearances"),
             "disappearances_per_min": self.per_minute("disappearances"),
             "video_minutes": self.video_minutes,
@@ -117,17 +136,16 @@ class BenchResult:
         return {**self.summary(), "samples": [asdict(s) for s in self.samples]}
 
     def markdown(self) -> str:
-        def pct(rate):
-            return "n/a" if rate is None else f"{100 * rate:.1f}%"
-
+        total = self.total()
+        subset = "the quick subset" if self.subset == "quick" else self.subset
         lines = [f"# World bench ({self.version})", "",
-                 f"model: `{self.model}`, seed {self.seed}, {self.n_per_category} prompt(s) per category, "
+                 f"model: `{self.model}`, seed {self.seed}, {subset}, "
                  f"{self.video_minutes:.2f} min of video, {self.elapsed_s:.0f} s", "",
-                 "| category | samples | facts passed | pass rate |", "| --- | ---: | ---: | ---: |"]
+                 "| category | samples | facts passed | pass rate [95% interval] |", "| --- | ---: | ---: | ---: |"]
         for name, c in self.categories().items():
-            lines.append(f"| {name} | {c.samples} | {c.passed}/{c.judged} | {pct(c.pass_rate)} |")
-        passed, judged = sum(s.passed for s in self.samples), sum(s.judged for s in self.samples)
-        lines += [f"| **overall** | {len(self.samples)} | {passed}/{judged} | **{pct(self.overall)}** |", "",
+            lines.append(f"| {name} | {c.samples} | {c.passed}/{c.judged} | {rate_with_interval(c.passed, c.judged)} |")
+        lines += [f"| **overall** | {total.samples} | {total.passed}/{total.judged} | "
+                  f"**{rate_with_interval(total.passed, total.judged)}** |", "",
                   f"Spontaneous appearances: {self.per_minute('appearances'):.2f} per minute of video; "
                   f"disappearances: {self.per_minute('disappearances'):.2f} per minute.", ""]
         failures = [(s, f) for s in self.samples for f in s.failed]
@@ -229,15 +247,26 @@ def write_sheet(path: Path, sheets: list[np.ndarray], gap: int = 4) -> None:
     write_image(path, canvas)
 
 
+def bench_prompts(n_per_category: int, long: bool = False, categories: tuple[str, ...] | None = None,
+                  quick: bool = False) -> list[BenchPrompt]:
+    """The prompts of one run: the quick subset, or the first `n_per_category` of each category (and the
+    60 s samples with `long`); only the named categories when given. Raises ValueError on a bad choice."""
+    if quick and long:
+        raise ValueError("the quick subset has no 60 s samples; drop --long, or drop --quick to add them")
+    return select_quick(categories) if quick else select(n_per_category, long=long, categories=categories)
+
+
 def run_world_bench(generate_fn: GenerateFn, n_per_category: int, out_dir: str | Path, seed: int = 0,
                     progress: bool = True, long: bool = False, categories: tuple[str, ...] | None = None,
-                    model: str = "custom") -> BenchResult:
+                    model: str = "custom", quick: bool = False) -> BenchResult:
     """Generate and judge the first `n_per_category` prompts of every category (the 60 s samples
-    only with `long`); write summary.md, summary.json and sheets/<category>.png under `out_dir`."""
-    prompts = select(n_per_category, long=long, categories=categories)
+    only with `long`), or with `quick` the quick subset (n_per_category unused); write summary.md,
+    summary.json and sheets/<category>.png under `out_dir`."""
+    prompts = bench_prompts(n_per_category, long=long, categories=categories, quick=quick)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = BenchResult(BENCH_VERSION, model, seed, n_per_category)
+    subset = "quick" if quick else f"first {n_per_category} per category"
+    result = BenchResult(BENCH_VERSION, model, seed, None if quick else n_per_category, subset)
     sheets: dict[str, list[np.ndarray]] = {}
     start = time.perf_counter()
     columns = (TextColumn("world bench {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -265,5 +294,5 @@ def run_world_bench(generate_fn: GenerateFn, n_per_category: int, out_dir: str |
     return result
 
 
-__all__ = ["run_world_bench", "truth_generator", "pipeline_generator", "BenchResult", "SampleResult",
-           "framing_facts", "GenerateFn"]
+__all__ = ["run_world_bench", "bench_prompts", "truth_generator", "pipeline_generator", "BenchResult",
+           "SampleResult", "framing_facts", "GenerateFn"]

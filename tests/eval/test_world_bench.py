@@ -1,5 +1,7 @@
 """The world bench: the simulator scores >= 99%, wrong generators score lower where they are wrong,
-a debug model runs through it, and the summary files and contact sheets are written."""
+a debug model runs through it, the summary files and contact sheets are written, and the command runs
+the first 8 prompts of every category unless told otherwise. (Intervals: test_bench_intervals.py; the
+quick subset: test_bench_quick.py; the VAE ceiling: test_vae_ceiling.py.)"""
 
 import json
 import time
@@ -191,6 +193,15 @@ def test_cli_world_truth_prints_json_numbers(tmp_path):
     data = json.loads(result.stdout)
     assert data["overall"] >= 0.99 and set(data["categories"]) == set(CATEGORIES)
     assert (tmp_path / "summary.md").is_file()
+
+
+def test_cli_defaults_to_eight_prompts_per_category(tmp_path):
+    result = CliRunner().invoke(cli(), ["world", "--model", "world-truth", "--category", "framing", "--json",
+                                        "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["n_per_category"] == 8 and data["subset"] == "first 8 per category"
+    assert data["categories"]["framing"]["samples"] == 8
 
 
 def test_cli_missing_model_folder_is_a_clear_error(tmp_path):
