@@ -53,7 +53,14 @@ def reconstruct_command(
 
     import numpy as np
 
-    from patchflow.data.video_io import IMAGE_EXTS, MediaError, contact_sheet, read_video, write_image, write_video
+    from patchflow.data.video_io import (
+        IMAGE_EXTS,
+        MediaError,
+        contact_sheet,
+        read_video,
+        write_image,
+        write_video,
+    )
     from patchflow.eval.vae_reconstruct import reconstruct
     from patchflow.models.vae import load_vae
 
