@@ -73,27 +73,43 @@ def read_metrics(jsonl: str | Path) -> list[dict]:
     return [json.loads(line) for line in Path(jsonl).read_text().splitlines() if line.strip()]
 
 
-def plot_loss(jsonl: str | Path, png: str | Path, key: str = "loss") -> Path:
-    """Draw `key` against step from a metrics file (skipping rows without a finite value)."""
+def plot_loss(jsonl: str | Path, png: str | Path, panels: tuple[tuple[str, ...], ...] = (("loss", "val_loss"),)) -> Path:
+    """Draw metrics against step, one panel per group of keys (e.g. a training loss and its held-out
+    twin); keys without a finite value are skipped, and panels left empty are dropped."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in read_metrics(jsonl) if isinstance(r.get(key), (int, float))]
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
-    ax.plot([r["step"] for r in rows], [r[key] for r in rows], lw=1.2)
-    ax.set_xlabel("step")
-    ax.set_ylabel(key)
-    ax.set_yscale("log" if rows and min(r[key] for r in rows) > 0 else "linear")
-    ax.grid(alpha=0.3)
-    ax.set_title(f"{key}: {Path(jsonl).parent.name}")
+    rows = read_metrics(jsonl)
+    curves = [[(k, [(r["step"], r[k]) for r in rows if _finite(r.get(k))]) for k in keys] for keys in panels]
+    curves = [[(k, points) for k, points in panel if points] for panel in curves]
+    curves = [panel for panel in curves if panel] or [[]]  # nothing to draw yet: one empty panel
+    fig, axes = plt.subplots(len(curves), 1, figsize=(6, 3.5 * len(curves)), dpi=120, squeeze=False)
+    for ax, panel in zip(axes[:, 0], curves, strict=True):
+        for key, points in panel:
+            ax.plot([s for s, _ in points], [v for _, v in points], lw=1.2, marker="." if len(points) < 50 else None,
+                    label=key)
+        values = [v for _, points in panel for _, v in points]
+        # log scale for a positive curve spanning more than a factor of 10 (a falling loss); a narrow range
+        # (a few dB of PSNR, a loss late in a run) reads better on a linear axis
+        ax.set_yscale("log" if values and min(values) > 0 and max(values) > 10 * min(values) else "linear")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        if panel:
+            ax.legend(fontsize=8)
+    axes[0, 0].set_title(f"{panels[0][0]}: {Path(jsonl).parent.name}")
     fig.tight_layout()
     png = Path(png)
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png)
     plt.close(fig)
     return png
+
+
+def _finite(value) -> bool:
+    """A number to draw: NaN and inf are logged as strings, missing keys as None."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def progress(metrics: bool = True, **kwargs) -> Progress:

@@ -11,6 +11,10 @@ finite is skipped: counted, not applied (every rank sees the same all-reduced va
 All randomness of a micro-batch (t, mask, dropout, noise) comes from a generator seeded by
 (seed, step, global micro-batch index), so a resumed run draws what a straight run would have
 drawn, and 2 processes x 1 micro-batch draw what 1 process x 2 micro-batches draws.
+
+With `train.val_every` > 0, rank 0 also measures the EMA weights' flow-matching loss per band of t on
+held-out world samples (train/validation.py) every val_every steps and at the end, into the same
+metrics.jsonl row as that step's training metrics; it draws from no training random stream.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ import torch
 from rich.console import Console
 
 from patchflow.config import Config
-from patchflow.diffusion.conditioning import latent_t, random_frame_mask, tokens_t
-from patchflow.diffusion.flow import add_noise, flow_loss, sample_t, velocity_target
+from patchflow.diffusion.conditioning import random_frame_mask
+from patchflow.diffusion.flow import sample_t
+from patchflow.diffusion.flow_loss import rectified_flow_loss
 from patchflow.parallel import mesh
 from patchflow.parallel.parallelize import (
     grad_sync,
@@ -43,6 +48,7 @@ from patchflow.train.ema import EMA
 from patchflow.train.logging import MetricsLogger, plot_loss, progress
 from patchflow.train.optim import build_optimizer, build_scheduler, load_scheduler_state
 from patchflow.train.rng import get_rng_state, seed_everything, set_rng_state
+from patchflow.train.validation import BANDS, dit_validation, heldout_latents
 
 console = Console(stderr=True)
 
@@ -91,6 +97,8 @@ class Trainer:
         self.nonfinite_in_a_row = 0
         self.tokens_seen = 0
         self.history: list[tuple[int, float]] = []  # (step, loss) of every step of this process's run
+        self.val_model = None  # rank 0's plain DiT that validation loads the EMA weights into (built once)
+        self.heldout = self._heldout(data) if self.tc.val_every > 0 and self.info.is_main else None
         if resume:
             self.resume()
 
@@ -111,6 +119,19 @@ class Trainer:
         if channels != self.cfg.dit.in_channels:
             raise ValueError(f"VAE latent channels {channels} != dit.in_channels={self.cfg.dit.in_channels}")
 
+    def _heldout(self, data: str | None):
+        """The held-out samples, encoded once by this run's VAE and text encoder (built here for a latent cache)."""
+        from patchflow.text import TextEncoder
+        from patchflow.train.batches import build_vae
+
+        if data or self.cfg.data.manifest:
+            console.print("validation: held-out world scenes (train/validation.py), not samples of the manifest")
+        vae = getattr(self.batches, "vae", None)
+        text_encoder = getattr(self.batches, "text_encoder", None)
+        vae = vae if vae is not None else build_vae(self.cfg, self.device)
+        text_encoder = text_encoder if text_encoder is not None else TextEncoder(self.cfg.text, device=self.device)
+        return heldout_latents(self.cfg, vae, text_encoder, self.device)
+
     # ------------------------------------------------------------------------- one step
 
     def micro_loss(self, batch: dict, gen: torch.Generator, noise_gen: torch.Generator) -> torch.Tensor:
@@ -122,11 +143,8 @@ class Trainer:
         frame_mask = random_frame_mask(B, T, self.cfg.flow.cond_mix, gen).to(self.device)  # (B, T') True = clean
         text, text_mask = self.drop_text(batch["text"], batch["text_mask"], gen)
         eps = torch.randn(x0.shape, generator=noise_gen, device=self.device)
-        xt = add_noise(x0, eps, latent_t(t, frame_mask))
-        t_tokens = tokens_t(t, frame_mask, grid, self.cfg.dit.patch_size[0])  # (B, N)
-        with autocast_for(self.device, self.tc.precision):
-            v = self.train_model(xt, t_tokens, text, text_mask)
-        return flow_loss(v, velocity_target(x0, eps), frame_mask)
+        return rectified_flow_loss(self.train_model, x0, eps, t, frame_mask, text, text_mask, grid,
+                                   self.cfg.dit.patch_size[0], autocast_for(self.device, self.tc.precision))
 
     def drop_text(self, text, text_mask, gen):
         """Each prompt becomes "" with probability flow.text_dropout (the unconditional branch of guidance)."""
@@ -193,14 +211,20 @@ class Trainer:
                 self.step += 1
                 self.history.append((self.step, metrics["loss"]))
                 window.append(metrics)
+                row = {}  # this step's line of metrics.jsonl: training metrics, validation, both or none
                 if self.step % max(1, self.tc.log_every) == 0 or self.step == self.tc.steps:
                     elapsed = time.perf_counter() - t_last
                     t_last = time.perf_counter()
                     row = summarize(window, elapsed)
                     window = []
                     bar.update(task, loss=row["loss"], tok_s=row["tokens_per_s"])
-                    if logger is not None:
-                        logger.log(self.step, {**row, "skipped_total": self.skipped, "tokens_seen": self.tokens_seen})
+                    row.update(skipped_total=self.skipped, tokens_seen=self.tokens_seen)
+                if self.tc.val_every > 0 and (self.step % self.tc.val_every == 0 or self.step == self.tc.steps):
+                    started = time.perf_counter()
+                    row.update(self.validate())
+                    t_last += time.perf_counter() - started  # validation time is not training time (tokens/s)
+                if logger is not None and row:
+                    logger.log(self.step, row)
                 bar.update(task, advance=1)
                 if self.tc.ckpt_every > 0 and self.step % self.tc.ckpt_every == 0:
                     self.save()
@@ -211,7 +235,8 @@ class Trainer:
         folder = self.export()
         if logger is not None:
             logger.close()
-            plot_loss(self.out_dir / "metrics.jsonl", self.out_dir / "loss.png")
+            bands = tuple(f"val_loss_t{k}" for k in range(BANDS))  # a second panel once validation ran
+            plot_loss(self.out_dir / "metrics.jsonl", self.out_dir / "loss.png", (("loss", "val_loss"), bands))
         mesh.barrier()
         return folder
 
@@ -253,17 +278,42 @@ class Trainer:
 
     # ------------------------------------------------------------------------- outputs
 
+    def ema_weights(self) -> dict[str, torch.Tensor]:
+        """The model's full state with the EMA parameters (collective: every rank gathers its shard)."""
+        weights = model_state_dict(self.model)
+        weights.update(self.ema.state_dict())
+        return weights
+
     def ema_model(self):
         """A plain DiT holding the EMA weights (collective; the model exists on rank 0 only)."""
         from patchflow.models.dit import DiT
 
-        weights = model_state_dict(self.model)
-        weights.update(self.ema.state_dict())
+        weights = self.ema_weights()
         if not self.info.is_main:
             return None
         model = DiT(self.cfg.dit)
         model.load_state_dict(weights)
         return model.eval()
+
+    def validate(self) -> dict[str, float]:
+        """Held-out loss per band of t with the EMA weights (collective; the numbers come back on rank 0).
+
+        Rank 0 loads the gathered EMA weights into a plain DiT of its own and scores the held-out set
+        with it: a sharded model's own parameters are never swapped, and no rank's random stream moves.
+        """
+        from patchflow.models.dit import DiT
+
+        weights = self.ema_weights()
+        metrics = {}
+        if self.info.is_main:
+            if self.val_model is None:
+                with torch.random.fork_rng(devices=[]):  # its random init must not move the run's stream
+                    self.val_model = DiT(self.cfg.dit).to(self.device).eval().requires_grad_(False)
+            self.val_model.load_state_dict(weights)
+            metrics = dit_validation(self.val_model, self.heldout, self.cfg.dit.patch_size[0],
+                                     lambda: autocast_for(self.device, self.tc.precision))
+        mesh.barrier()
+        return metrics
 
     def export(self) -> Path | None:
         """<out_dir>/model: the diffusers-layout folder with the EMA transformer."""
