@@ -103,11 +103,15 @@ def evaluate_vae(vae, videos: list[torch.Tensor], chunk_frames: int | None = Non
                  fps: float = 8.0) -> dict:
     """Mean PSNR / SSIM over the videos and frames per second of encode and of decode (batch 1).
 
+    `psnr_first_frame` (frame 0, which the causal VAE encodes alone) beside `psnr_grouped_frames` (the
+    frames it compresses r_t to a latent frame) says how much the temporal compression costs.
+
     With `facts` (one SceneFacts per world video) the world's oracle also judges each input and its
     reconstruction: `oracle_retained` is the share of facts passing on the input that still pass on the
     reconstruction (do colours, shapes and motions survive compression?).
     """
     psnrs, ssims, frames = [], [], 0
+    first_psnrs, grouped_psnrs = [], []  # frame 0 (encoded alone) against the frames of 1 + r_t k groups
     kept = judged = 0
     t_enc = t_dec = 0.0
     for video in videos:
@@ -119,6 +123,9 @@ def evaluate_vae(vae, videos: list[torch.Tensor], chunk_frames: int | None = Non
         recon = vae.decode(z, chunk_frames=chunk_frames)
         t_dec += time.perf_counter() - start
         psnrs.append(psnr(recon[0], video))
+        first_psnrs.append(psnr(recon[0, :, :1], video[:, :1]))
+        if video.shape[1] > 1:
+            grouped_psnrs.append(psnr(recon[0, :, 1:], video[:, 1:]))
         ssims.append(ssim(recon[0], video))
         frames += video.shape[1]
         if facts is not None:
@@ -126,6 +133,8 @@ def evaluate_vae(vae, videos: list[torch.Tensor], chunk_frames: int | None = Non
             kept, judged = kept + k, judged + j
     result = {
         "psnr": sum(psnrs) / len(psnrs), "ssim": sum(ssims) / len(ssims), "psnr_min": min(psnrs),
+        "psnr_first_frame": sum(first_psnrs) / len(first_psnrs),
+        "psnr_grouped_frames": sum(grouped_psnrs) / len(grouped_psnrs) if grouped_psnrs else None,
         "samples": len(videos), "frames": frames,
         "encode_fps": frames / max(t_enc, 1e-9), "decode_fps": frames / max(t_dec, 1e-9),
     }

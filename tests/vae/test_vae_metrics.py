@@ -62,3 +62,24 @@ def test_oracle_retained_tells_a_perfect_codec_from_a_flat_one():
     flat = evaluate_vae(_IdentityVAE(flat=True), videos, facts=facts, fps=cfg.world.fps)
     assert perfect["oracle_retained"] == 1.0 and perfect["oracle_facts"] > 10
     assert flat["oracle_retained"] < 0.5
+
+
+class _BlurLaterFrames:
+    """Keeps frame 0 exact and blurs every later frame: the split must blame the grouped frames only."""
+
+    def encode(self, x, chunk_frames=None):
+        return x
+
+    def decode(self, z, chunk_frames=None):
+        later = torch.nn.functional.avg_pool3d(z[:, :, 1:], (1, 5, 5), stride=1, padding=(0, 2, 2))
+        return torch.cat([z[:, :, :1], later], dim=2)
+
+
+def test_psnr_split_between_first_and_grouped_frames():
+    from patchflow.eval.vae_metrics import evaluate_vae, heldout_world_videos
+
+    cfg = get_recipe("world_tiny")
+    cfg.world.frames = [9]
+    result = evaluate_vae(_BlurLaterFrames(), heldout_world_videos(cfg, 3, 4, 4))
+    assert result["psnr_first_frame"] > 100  # exact (the PSNR of a zero error is capped, not infinite)
+    assert result["psnr_grouped_frames"] < 40
