@@ -1,8 +1,9 @@
 """The demo: every mode of the bundled model, written to a folder with an index.html that shows them.
 
 Each demo item is data (mode, prompt, size, frames, inputs). Inputs for the image and video modes are
-rendered by the built-in world from a caption, written to `inputs/` as real files, read back and fed to
-the same presets (`diffusion/frame_conditions.py`) and `Pipeline` call that `patchflow generate` uses.
+rendered by the built-in world from a caption, written to `inputs/` as real files, read back and handed to
+the `Pipeline` with the item's mode, whose row in the mode table (`pipeline/modes.py`) also gives the
+`patchflow generate` switches shown beside each sample.
 Every output gets an mp4 (yuv420p, plays in browsers), a GIF, a contact sheet and its world-oracle score
 for the prompt, which says whether the video shows what the prompt asks for.
 
@@ -22,7 +23,7 @@ import numpy as np
 from rich.console import Console
 
 from patchflow.data import video_io
-from patchflow.diffusion import frame_conditions as fc
+from patchflow.pipeline.modes import MODES
 from patchflow.world import complete, parse_caption, render_scene
 from patchflow.world.oracle import score
 
@@ -65,11 +66,6 @@ ITEMS = [
     Item("connect", "connect", "A small cyan ball moves to the right on black.", "80x48", 8,
          (Media("A small cyan ball moves to the right on black.", 9), Media("A magenta ball moves down on black.", 9))),
 ]
-
-
-def plan(item: Item, media: list[np.ndarray], r_t: int, context: int) -> fc.Plan:
-    """The preset for the item's mode, as `patchflow generate` picks it (media: uint8 (T, H, W, 3) each)."""
-    return fc.plan_for(item.mode, media, item.frames, r_t, context, item.strength)
 
 
 @dataclass
@@ -115,18 +111,16 @@ def run(out: Path, model: Path, steps: int | None = None, seed: int = 0, items: 
 
 
 def generate(pipe, item: Item, out: Path, steps: int | None, seed: int, model: Path) -> Result:
-    """One item: render and write its inputs, read them back, plan, sample, assemble, write, score."""
+    """One item: render and write its inputs, read them back, generate the mode's output, write, score."""
     from patchflow.pipeline import to_uint8
 
     width, height = (int(v) for v in item.size.split("x"))
     files = [write_input(m, out / "inputs" / f"{item.name}_{k}", width, height, seed + k)
              for k, m in enumerate(item.inputs)]
     media = [video_io.read_video(f)[0] for f in files]  # as `patchflow generate` reads --image / --video
-    p = plan(item, media, pipe.temporal_factor, pipe.config.sample.context_latents)
-    result = pipe(item.prompt, height=height, width=width, num_frames=p.num_frames, fps=FPS,
-                  num_inference_steps=steps, generator=seed, video=p.init, strength=p.strength,
-                  conditions=p.conditions)
-    frames = p.assemble(to_uint8(result.frames[0]))  # (T, H, W, 3) uint8
+    result = pipe(item.prompt, height=height, width=width, num_frames=item.frames, fps=FPS,
+                  num_inference_steps=steps, generator=seed, mode=item.mode, media=media, strength=item.strength)
+    frames = to_uint8(result.frames[0])  # (T, H, W, 3) uint8: the whole output, the mode's inputs included
     output = write_output(frames, out / item.name)
     report = score(frames, parse_caption(item.prompt), FPS)
     oracle = {"pass_rate": report.pass_rate, "passed": sum(f.passed for f in report.facts),
@@ -153,18 +147,15 @@ def write_output(frames: np.ndarray, stem: Path) -> Path:
     return video_io.write_video(stem.with_suffix(".mp4"), frames, FPS, pix_fmt="yuv420p")
 
 
-MODE_FLAGS = {"extend forward": ["--extend", "forward"], "extend backward": ["--extend", "backward"],
-              "loop": ["--loop"]}
-
-
 def command_line(item: Item, inputs: list[Path], out: Path, steps: int | None, seed: int, model: Path) -> str:
     """The `patchflow generate` command that makes the same sample."""
+    mode = MODES[item.mode]
     args = ["patchflow", "generate", "--prompt", item.prompt, "--size", item.size]
-    if item.mode != "video-to-video":
+    if mode.counts != "input":
         args += ["--frames", str(item.frames)]
     for f in inputs:
         args += ["--image" if f.suffix == ".png" else "--video", str(f)]
-    args += MODE_FLAGS.get(item.mode, [])
+    args += mode.flags
     if item.strength is not None:
         args += ["--strength", f"{item.strength:g}"]
     if steps:

@@ -20,8 +20,7 @@ import typer
 from patchflow.commands.common import console, fail
 from patchflow.data import video_io
 from patchflow.data.video_io import MediaError
-from patchflow.diffusion import frame_conditions as fc
-from patchflow.pipeline import Pipeline, to_uint8
+from patchflow.pipeline import MODES, Mode, Pipeline, to_uint8
 
 DEFAULT_MODEL = "models/world-tiny"
 
@@ -57,8 +56,11 @@ def _read(path: str) -> tuple[np.ndarray, float]:
         fail(str(e))
 
 
-def _frame_count(frames: int | None, seconds: float, fps: float, r_t: int, offset: int, what: str) -> int:
-    """New-footage frame count: --frames as given (checked) or --seconds snapped to offset + r_t * k."""
+def _frame_count(frames: int | None, seconds: float, fps: float, r_t: int, mode: Mode) -> int:
+    """What the mode counts: --frames as given (checked) or --seconds snapped to offset + r_t * k."""
+    if mode.counts == "input":
+        return 0  # video-to-video keeps the input's length
+    offset, what = mode.offset, f"{mode.name} ({'new footage' if mode.counts == 'new' else 'output'})"
     form = f"1 + {r_t} * k" if offset else f"{r_t} * k"
     if frames is not None:
         if frames < max(offset, 1) or (frames - offset) % r_t:
@@ -68,6 +70,21 @@ def _frame_count(frames: int | None, seconds: float, fps: float, r_t: int, offse
         return frames
     k = max(0 if offset else 1, round((seconds * fps - offset) / r_t))
     return offset + r_t * k
+
+
+def _modes_for(media: tuple[str, ...], flags: tuple[str, ...], strength: bool) -> list[Mode]:
+    """The rows of the mode table that these inputs and switches choose: the inverse of each row's `media`
+    and `flags`. An image may stand for a one-frame video where no mode takes an image (editing one). Rows
+    that share inputs and switches (text-to-video, text-to-image) differ in their fixed frame count."""
+    for wanted in (media, ("video",) * len(media)):
+        rows = [m for m in MODES.values() if (m.media, m.flags, m.strength) == (wanted, flags, strength)]
+        if rows:
+            return rows
+    usage = "; ".join(f"{m.name}: " + (" ".join([f"--{kind}" for kind in m.media] + list(m.flags)
+                                                 + (["--strength S"] if m.strength else [])) or "no inputs")
+                      for m in MODES.values())
+    given = " ".join([f"--{kind}" for kind in media] + list(flags) + (["--strength"] if strength else []))
+    fail(f"no mode takes {given}; the modes are {usage}")
 
 
 def command(
@@ -104,8 +121,16 @@ def command(
         fail("with one --video choose what to do: --extend forward|backward, --loop or --strength S")
     if extend and not videos:
         fail("--extend needs an input --video (an image file works too)")
+    if strength is not None and not (videos or image):
+        fail("--strength needs an input --video or --image")
     if image and not Path(image).is_file():
         fail(f"no such file: {image}")
+
+    # the mode table's key: the inputs and switches given (a loop without an input makes its frame from the
+    # prompt, below)
+    kinds = ("image",) * bool(image or (loop and not videos)) + ("video",) * len(videos)
+    switches = (("--extend", extend) if extend else ()) + (("--loop",) if loop else ())
+    candidates = _modes_for(kinds, switches, strength is not None)
 
     model_dir = _model_dir(model)
     inputs = [_read(v) for v in videos]
@@ -133,54 +158,28 @@ def command(
     except ValueError as e:
         fail(f"{e} (pass --size)" if not size else str(e))
     fps = fps or (first_input[1] if first_input is not None and first_input[1] > 0 else cfg.data.fps)
-    resized = [fc.resize_frames(frames_, height, width) for frames_, _ in inputs]
+    count = _frame_count(frames, seconds, fps, r_t, candidates[0])
+    mode = next((m for m in candidates if m.frames == count), next(m for m in candidates if m.frames is None))
 
+    settings = dict(negative_prompt=negative_prompt, height=height, width=width, num_inference_steps=steps,
+                    guidance_scale=guidance, generator=seed)
     try:
-        plan, mode = _plan(resized, image_frames, extend, loop, strength, frames, seconds, fps, r_t, height, width,
-                           pipe, prompt, negative_prompt, steps, guidance, seed)
+        if mode.name == "loop" and image_frames is None:
+            image_frames = to_uint8(pipe(prompt, mode="text-to-image", num_frames=1, **settings).frames[0][0])
+        media = ([image_frames] if image_frames is not None else []) + [frames_ for frames_, _ in inputs]
+        plan = pipe.plan_for(mode.name, media, count, height, width, strength)
     except ValueError as e:
         fail(str(e))
-    console.print(f"[bold]{mode}[/]: {plan.num_frames} frames {width}x{height} at {fps:g} fps from {model_dir}")
+    label = mode.name if strength is None else f"{mode.name} (strength {strength:g})"
+    console.print(f"[bold]{label}[/]: {plan.num_frames} frames {width}x{height} at {fps:g} fps from {model_dir}")
     try:
-        result = pipe(prompt, negative_prompt=negative_prompt, height=height, width=width,
-                      num_frames=plan.num_frames, fps=fps, num_inference_steps=steps, guidance_scale=guidance,
-                      generator=seed, video=plan.init, strength=plan.strength, conditions=plan.conditions)
+        result = pipe(prompt, fps=fps, plan=plan, **settings)
     except ValueError as e:
         fail(str(e))
-    frames_out = plan.assemble(to_uint8(result.frames[0]))
+    frames_out = to_uint8(result.frames[0])  # the whole output: the inputs kept by the mode and the new frames
     _write(frames_out, fps, out, gif, sheet)
     console.print(f"seed {result.seed}, {result.steps} steps, guidance {result.guidance_scale:g}, "
                   f"shift {result.shift:.2f}: {len(frames_out)} frames")
-
-
-def _plan(inputs, image_frames, extend, loop, strength, frames, seconds, fps, r_t, height, width,
-          pipe, prompt, negative_prompt, steps, guidance, seed) -> tuple[fc.Plan, str]:
-    """Pick the preset from the options: the one place that knows which mode a command line means."""
-    context = pipe.config.sample.context_latents
-    if len(inputs) == 2:
-        mode, offset, what, media = "connect", 0, "connect (transition)", inputs
-    elif inputs and extend in ("forward", "backward"):
-        mode, offset, what, media = f"extend {extend}", int(extend == "backward"), f"{extend} extension", inputs
-    elif inputs and loop:
-        mode, offset, what, media = "loop (video)", 0, "loop transition", inputs
-    else:
-        source = inputs[0] if inputs else (image_frames[None] if image_frames is not None else None)
-        if strength is not None:
-            if source is None:
-                fail("--strength needs an input --video or --image")
-            return fc.plan_for("video-to-video", [source], 0, r_t, context, strength), \
-                f"video-to-video (strength {strength:g})"
-        offset, what = 1, "this mode"
-        if loop and image_frames is None:  # the loop's frame comes from the prompt: text-to-image first
-            still = pipe(prompt, negative_prompt=negative_prompt, height=height, width=width, num_frames=1,
-                         num_inference_steps=steps, guidance_scale=guidance, generator=seed)
-            image_frames = to_uint8(still.frames[0][0])
-        media = [image_frames[None]] if image_frames is not None else []
-        mode = "loop" if loop else "image-to-video" if image_frames is not None else "text-to-video"
-    count = _frame_count(frames, seconds, fps, r_t, offset, what)
-    if mode == "text-to-video" and count == 1:
-        mode = "text-to-image"
-    return fc.plan_for(mode, media, count, r_t, context), mode
 
 
 def _write(frames: np.ndarray, fps: float, out: Path, gif: bool, sheet: bool) -> None:

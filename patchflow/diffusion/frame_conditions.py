@@ -10,13 +10,13 @@ so a condition becomes clean latents at some latent slots plus a per-slot streng
 at frame 0 is encoded as its own causal video and fills slots 0..m exactly. Media later in the video
 must fill whole groups: a clip is cut to the groups it covers and encoded as its own causal video with
 its first frame repeated as a lead-in (whose image-like latent is dropped), an image becomes a still
-group. Presets (bottom) build the conditions for each mode; a new mode is a new preset.
+group. The modes' presets, which build these conditions, live in `patchflow/pipeline/modes.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -109,7 +109,8 @@ def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     """uint8 (T, H, W, 3) at another size, the same way conditions are resized."""
     if frames.shape[1:3] == (height, width):
         return frames
-    return video_io.to_frames(resize_video(video_io.to_tensor(frames), height, width))
+    writable = np.require(frames, requirements="W")  # decoded images can be read-only, which torch warns of
+    return video_io.to_frames(resize_video(video_io.to_tensor(writable), height, width))
 
 
 # ----------------------------------------------------------------------------- conditions -> latents
@@ -160,126 +161,3 @@ def encode_conditions(
         x_cond[:, :, slot:slot + count] = z[:, :, :count].to(device=device, dtype=dtype)
         strength[:, slot:slot + count] = cond.strength
     return x_cond, strength
-
-
-# ----------------------------------------------------------------------------- presets
-
-
-@dataclass
-class Plan:
-    """A mode: what to generate and how the output is put together.
-
-    output = before + generated[keep] + after (uint8 frames (T, H, W, 3)). `init` + `strength` is
-    SDEdit: start from the input's latents noised to t = strength instead of from pure noise.
-    """
-
-    num_frames: int
-    conditions: list[FrameCondition] = field(default_factory=list)
-    keep: slice = field(default_factory=lambda: slice(None))
-    before: np.ndarray | None = None
-    after: np.ndarray | None = None
-    init: np.ndarray | None = None
-    strength: float | None = None
-
-    def assemble(self, generated: np.ndarray) -> np.ndarray:
-        parts = [p for p in (self.before, generated[self.keep], self.after) if p is not None and len(p)]
-        return np.concatenate(parts)
-
-
-def _check(count: int, r_t: int, offset: int, what: str) -> None:
-    if count < offset or (count - offset) % r_t:
-        form = f"{r_t} * k" if offset == 0 else f"1 + {r_t} * k"
-        raise ValueError(f"{what} needs a frame count of the form {form}, got {count}")
-
-
-def text_to_video(num_frames: int, r_t: int) -> Plan:
-    _check(num_frames, r_t, 1, "text-to-video")
-    return Plan(num_frames)
-
-
-def image_to_video(image: Media, num_frames: int, r_t: int, last_image: Media | None = None) -> Plan:
-    """The image is the first frame; `last_image` (optional) the last."""
-    _check(num_frames, r_t, 1, "image-to-video")
-    conds = [FrameCondition(image=image, frame_index=0)]
-    if last_image is not None:
-        conds.append(FrameCondition(image=last_image, frame_index=-1))
-    return Plan(num_frames, conds)
-
-
-def loop(image: Media, num_frames: int, r_t: int) -> Plan:
-    """A seamless loop: the same image opens and closes the video."""
-    _check(num_frames, r_t, 1, "a loop")
-    return Plan(num_frames, [FrameCondition(image=image, frame_index=0), FrameCondition(image=image, frame_index=-1)])
-
-
-def extend_forward(video: np.ndarray, new_frames: int, r_t: int, context_latents: int = 2) -> Plan:
-    """New footage after the input: the input's last 1 + r_t*(c-1) frames condition the start."""
-    _check(new_frames, r_t, 0, "forward extension (new footage)")
-    groups = min(context_latents - 1, (len(video) - 1) // r_t)
-    context = video[len(video) - (1 + groups * r_t):]
-    return Plan(len(context) + new_frames, [FrameCondition(video=context)], slice(len(context), None), before=video)
-
-
-def extend_backward(video: np.ndarray, new_frames: int, r_t: int, context_latents: int = 2) -> Plan:
-    """New footage before the input: the input's first r_t*c frames condition the end."""
-    _check(new_frames, r_t, 1, "backward extension (new footage)")
-    groups = max(1, min(context_latents, len(video) // r_t))
-    context = video[:groups * r_t]  # shorter inputs (an image) become a still group
-    total = new_frames + groups * r_t
-    return Plan(total, [FrameCondition(video=context, frame_index=-1)], slice(0, new_frames), after=video)
-
-
-def connect(a: np.ndarray, b: np.ndarray, new_frames: int, r_t: int, context_latents: int = 2) -> Plan:
-    """A transition from the end of `a` to the start of `b`: output a + transition + b."""
-    _check(new_frames, r_t, 0, "connect (transition)")
-    tail = extend_forward(a, new_frames, r_t, context_latents)
-    head = extend_backward(b, 1, r_t, context_latents)
-    head_len = head.num_frames - 1
-    context_a = tail.conditions[0]
-    conds = [context_a, FrameCondition(video=head.conditions[0].video, frame_index=-1)]
-    start = tail.keep.start
-    return Plan(tail.num_frames + head_len, conds, slice(start, start + new_frames), before=a, after=b)
-
-
-def loop_video(video: np.ndarray, new_frames: int, r_t: int, context_latents: int = 2) -> Plan:
-    """Make a video loop: a transition from its end back to its start; output video + transition."""
-    plan = connect(video, video, new_frames, r_t, context_latents)
-    plan.after = None
-    return plan
-
-
-def sdedit(video: np.ndarray, strength: float, r_t: int) -> Plan:
-    """Video-to-video (or image-to-image): noise the input's latents to t = strength, then denoise."""
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be in [0, 1], got {strength}")
-    usable = 1 + (len(video) - 1) // r_t * r_t
-    return Plan(usable, init=video[:usable], strength=strength)
-
-
-MODES = ("text-to-video", "text-to-image", "image-to-video", "loop", "loop (video)", "extend forward",
-         "extend backward", "video-to-video", "connect")
-
-
-def plan_for(mode: str, media: list[np.ndarray], frames: int, r_t: int, context_latents: int = 2,
-             strength: float | None = None) -> Plan:
-    """The preset a mode name means. `media`: the inputs as uint8 (T, H, W, 3) each (an image is T = 1);
-    `frames`: the output length, or the new footage's length for extend, connect and a video loop."""
-    if mode in ("text-to-video", "text-to-image"):
-        return text_to_video(frames, r_t)
-    if mode == "image-to-video":
-        return image_to_video(media[0][0], frames, r_t)
-    if mode == "loop":
-        return loop(media[0][0], frames, r_t)
-    if mode == "loop (video)":
-        return loop_video(media[0], frames, r_t, context_latents)
-    if mode == "extend forward":
-        return extend_forward(media[0], frames, r_t, context_latents)
-    if mode == "extend backward":
-        return extend_backward(media[0], frames, r_t, context_latents)
-    if mode == "video-to-video":
-        if strength is None:
-            raise ValueError("video-to-video needs a strength in [0, 1]")
-        return sdedit(media[0], strength, r_t)
-    if mode == "connect":
-        return connect(media[0], media[1], frames, r_t, context_latents)
-    raise ValueError(f"unknown mode {mode!r}; known modes: {', '.join(MODES)}")

@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from patchflow.data import video_io
-from patchflow.diffusion import frame_conditions as fc
-from patchflow.pipeline import Pipeline, to_uint8
+from patchflow.pipeline import Pipeline, modes, to_uint8
 
 KW = dict(height=32, width=32, num_inference_steps=3, guidance_scale=2.0)
 
@@ -83,7 +82,7 @@ def test_sdedit_strength_zero_returns_the_input_reconstruction(pipe, world_video
 
 def test_extension_context_is_reproduced(pipe, world_video_file):
     _, frames = world_video_file
-    plan = fc.extend_forward(frames, 8, pipe.temporal_factor)
+    plan = modes.extend_forward(frames, 8, pipe.temporal_factor)
     out = pipe("x", num_frames=plan.num_frames, conditions=plan.conditions, generator=0, **KW)
     generated = to_uint8(out.frames[0])
     context = frames[-5:]

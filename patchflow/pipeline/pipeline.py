@@ -1,26 +1,26 @@
-"""Pipeline: prompt + frame conditions -> video. One loop, numbered steps, every mode.
+"""Pipeline: prompt + mode -> video. One loop, numbered steps, every mode.
 
     pipe = Pipeline.from_pretrained("models/world-tiny")
     out = pipe("a red ball bounces", num_frames=17, image="start.png", generator=0)
-    out.frames  # (B, F, H, W, C)
+    out = pipe("a red ball bounces", mode="extend forward", media=[frames], num_frames=16, generator=0)
+    out.frames  # (B, F, H, W, C): the whole output, the mode's inputs included
 
-Modes are data, not classes: image-to-video is a `FrameCondition` at frame 0, extension and connecting
-are conditions at the ends (presets in `diffusion/frame_conditions.py`), video-to-video is `video=` with
-`strength=` (SDEdit). Videos longer than `sample.window_latent_frames` latent frames are made window by
-window, each window a forward extension of the video so far, so the DiT's memory follows the window.
+Modes are data, not classes: a mode's preset (`modes.py`) makes a `Plan` of conditions (frames held clean,
+placed on latent frames by `diffusion/frame_conditions.py`), and the plan says how the output is put together
+from the generated frames and the inputs. Keywords (`image=`, `last_image=`, `video=` with or without
+`strength=`, `conditions=`) make a plan too. Videos longer than `sample.window_latent_frames` latent frames
+are made window by window, each window a forward extension of the video so far, so the DiT's memory follows
+the window.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from patchflow.config import Config, from_dict, load
 from patchflow.data import video_io
@@ -29,29 +29,12 @@ from patchflow.diffusion.conditioning import tokens_t
 from patchflow.diffusion.flow import shift_for_tokens
 from patchflow.diffusion.guidance import cfg_model_fn
 from patchflow.diffusion.samplers import get_sampler, timesteps
+from patchflow.pipeline import modes
+from patchflow.pipeline.modes import Plan
+from patchflow.pipeline.output import PipelineOutput, StepBar, convert, cpu_generator
 
 
-@dataclass
-class PipelineOutput:
-    frames: object  # np (B, F, H, W, C) float in [0, 1] | torch same | list of lists of PIL images
-    prompt: list[str]
-    negative_prompt: str
-    height: int
-    width: int
-    num_frames: int
-    fps: float
-    seed: int
-    steps: int
-    guidance_scale: float
-    sampler: str
-    shift: float
-    extra: dict = field(default_factory=dict)
-
-    def metadata(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "frames"}
-
-
-def _place(module) -> tuple[torch.device, torch.dtype]:
+def _device_and_dtype(module) -> tuple[torch.device, torch.dtype]:
     p = next(module.parameters())
     return p.device, p.dtype
 
@@ -132,6 +115,49 @@ class Pipeline:
             near = " or ".join(str(n) for n in fc.nearest_frame_counts(num_frames, r))
             raise ValueError(f"{num_frames} frames is not of the form 1 + {r} * k; nearest valid: {near}")
 
+    # ------------------------------------------------------------------------- plans
+
+    def plan_for(self, mode: str, media: list[np.ndarray], num_frames: int, height: int, width: int,
+                 strength: float | None = None) -> Plan:
+        """The plan of a mode (`modes.MODES`) for this model. `media`: the mode's inputs as uint8 frames
+        (T, H, W, 3) or images (H, W, 3); its videos are resized to the output, which holds them."""
+        frames = [np.asarray(m) if np.ndim(m) == 4 else np.asarray(m)[None] for m in media]  # (H, W, 3) -> (1, H, W, 3)
+        kinds = modes.get_mode(mode).media
+        if len(kinds) == len(frames):  # else modes.plan_for says which inputs the mode takes
+            # images only condition, and conditions resize themselves; videos become frames of the output
+            frames = [f if kind == "image" else fc.resize_frames(f, height, width)
+                      for f, kind in zip(frames, kinds, strict=True)]
+        return modes.plan_for(mode, frames, num_frames, self.temporal_factor, self.config.sample.context_latents,
+                              strength)
+
+    def _plan(self, plan, mode, media, num_frames, height, width, image, last_image, video, strength,
+              conditions) -> Plan:
+        """The plan as given (`plan=`), made by a mode's preset (`mode=`), or made of the keywords."""
+        if mode is not None and plan is not None:
+            raise ValueError("pass mode= (the pipeline makes the plan) or plan= (a plan you made), not both")
+        if media is not None and mode is None:
+            raise ValueError("media= holds a mode's inputs: pass mode= with it")
+        if mode is not None or plan is not None:
+            keywords = {"image": image, "last_image": last_image, "video": video, "conditions": conditions,
+                        "strength": strength if plan is not None else None}
+            given = [name for name, value in keywords.items() if value is not None]
+            if given:
+                raise ValueError(f"{given[0]}= does not combine with mode= or plan=: the mode's preset makes the "
+                                 "conditions (pass its inputs as media=)")
+            return plan if plan is not None else self.plan_for(mode, media or [], num_frames, height, width, strength)
+        if strength is not None and video is None and image is None:
+            raise ValueError("strength= is for video-to-video (SDEdit): pass video= (or image=) with it")
+        conds = list(conditions or [])
+        if strength is None:  # image= and video= are conditions from frame 0; with strength= SDEdit starts from them
+            if image is not None:
+                conds.insert(0, fc.FrameCondition(image=image, frame_index=0))
+            if video is not None:
+                conds.insert(0, fc.FrameCondition(video=video, frame_index=0))
+        if last_image is not None:
+            conds.append(fc.FrameCondition(image=last_image, frame_index=-1))
+        init = None if strength is None else (video if video is not None else image)
+        return Plan(num_frames, conds, init=init, strength=strength)
+
     # ------------------------------------------------------------------------- the loop
 
     @torch.no_grad()
@@ -140,64 +166,66 @@ class Pipeline:
         num_frames: int = 17, fps: float = 8.0, num_inference_steps: int | None = None,
         guidance_scale: float | None = None, generator: torch.Generator | int | None = None,
         image=None, last_image=None, video=None, strength: float | None = None,
-        conditions: list[fc.FrameCondition] | None = None, output_type: str = "np",
+        conditions: list[fc.FrameCondition] | None = None, mode: str | None = None,
+        media: list[np.ndarray] | None = None, plan: Plan | None = None, output_type: str = "np",
         callback_on_step_end=None, latents: torch.Tensor | None = None,
     ) -> PipelineOutput:
+        """Generate; `out.frames` is the whole output video (a mode's inputs included, as its plan assembles).
+
+        `num_frames` is the output's length; with `mode=` it is what the mode counts (the new footage for
+        extension, connect and video loops; unused by video-to-video); with `plan=` the plan's count is used.
+        """
         sample = self.config.sample
         steps = num_inference_steps or sample.steps
         scale = sample.guidance if guidance_scale is None else guidance_scale
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         negative = negative_prompt or ""
-        generator, seed = _generator(generator)
+        generator, seed = cpu_generator(generator)
 
-        # 1. check inputs
+        # 1. check inputs and make the plan: the frames to generate, their conditions, how the output is joined
         self.check_size(height, width)
-        self.check_frames(num_frames)
         if output_type not in ("np", "pt", "pil", "latent"):
             raise ValueError(f"output_type must be np, pt, pil or latent, got {output_type!r}")
-        if strength is not None and video is None and image is None:
-            raise ValueError("strength= is for video-to-video (SDEdit): pass video= (or image=) with it")
+        plan = self._plan(plan, mode, media, num_frames, height, width, image, last_image, video, strength,
+                          conditions)
+        self.check_frames(plan.num_frames)
+        if output_type == "latent" and not plan.output_is_generated:
+            raise ValueError("output_type='latent' returns generated latents only, but this mode joins them to its "
+                             "inputs; ask for np, pt or pil")
 
         # 2. encode text
         text = self._encode_text(prompts)
         uncond = self._encode_text([negative]) if scale != 1.0 else None
 
-        # 3. build conditions (presets turn image=, last_image=, video= into FrameConditions)
-        conds, init = list(conditions or []), None
-        if strength is not None:
-            init = video if video is not None else image
-        else:
-            if image is not None:
-                conds.insert(0, fc.FrameCondition(image=image, frame_index=0))
-            if video is not None:
-                conds.insert(0, fc.FrameCondition(video=video, frame_index=0))
-        if last_image is not None:
-            conds.append(fc.FrameCondition(image=last_image, frame_index=-1))
-
         window = sample.window_latent_frames
         args = dict(text=text, uncond=uncond, scale=scale, steps=steps, generator=generator,
                     height=height, width=width, callback=callback_on_step_end)
-        if window and fc.latent_frames(num_frames, self.temporal_factor) > window and output_type != "latent":
-            if init is not None:
+        if window and fc.latent_frames(plan.num_frames, self.temporal_factor) > window and output_type != "latent":
+            if plan.init is not None:
                 raise ValueError("video-to-video is limited to sample.window_latent_frames latent frames")
-            frames, shift = self._generate_windows(conds, num_frames, window, len(prompts), args)
+            frames, shift = self._generate_windows(plan, window, len(prompts), args)
         else:
-            z, shift = self._generate(conds, num_frames, len(prompts), init, strength, latents, args)
+            z, shift = self._generate(plan, len(prompts), latents, args)
             if output_type == "latent":
-                return self._output(z, prompts, negative, height, width, num_frames, fps, seed, steps, scale, shift)
+                return self._output(z, prompts, negative, height, width, plan.num_frames, fps, seed, steps, scale,
+                                    shift)
             # 6. decode
             frames = self.decode(z)
-        return self._output(_convert(frames, output_type), prompts, negative, height, width, num_frames, fps, seed,
-                            steps, scale, shift)
+        # 7. assemble: the mode's inputs around the generated frames, (B, F, H, W, 3) uint8
+        frames = np.stack([plan.assemble(one) for one in frames])
+        return self._output(convert(frames, output_type), prompts, negative, height, width, frames.shape[1], fps,
+                            seed, steps, scale, shift)
 
-    def _generate(self, conds, num_frames, batch, init, strength, latents, args) -> tuple[torch.Tensor, float]:
+    def _generate(self, plan: Plan, batch: int, latents, args) -> tuple[torch.Tensor, float]:
         """Steps 3-5 for one window: conditions -> latents -> denoised latents (B, C, T', H', W')."""
         height, width, generator = args["height"], args["width"], args["generator"]
-        device = _place(self.transformer)[0]
-        shape = (batch, self.vae.latent_channels, fc.latent_frames(num_frames, self.temporal_factor),
+        device = _device_and_dtype(self.transformer)[0]
+        shape = (batch, self.vae.latent_channels, fc.latent_frames(plan.num_frames, self.temporal_factor),
                  height // self.vae.spatial_factor, width // self.vae.spatial_factor)
+
+        # 3. encode the conditions onto their latent frames
         x_cond, strength_per_frame = fc.encode_conditions(
-            conds, self._encode_pixels, num_frames, height, width, self.temporal_factor, shape, device)
+            plan.conditions, self._encode_pixels, plan.num_frames, height, width, self.temporal_factor, shape, device)
         if x_cond is not None:
             x_cond = x_cond.expand(batch, -1, -1, -1, -1)  # (1, C, T', H', W') -> (B, C, T', H', W')
             strength_per_frame = strength_per_frame.expand(batch, -1)  # (1, T') -> (B, T')
@@ -207,19 +235,19 @@ class Pipeline:
         grid = self.transformer.grid(shape)
         n_tokens = grid[0] * grid[1] * grid[2]
         shift = self.config.sample.shift if self.config.sample.shift > 0 else shift_for_tokens(n_tokens, self.config.flow)
-        start = 1.0 if init is None else float(strength)
+        start = 1.0 if plan.init is None else float(plan.strength)
         ts = timesteps(args["steps"], shift, start=start)
         if latents is not None:
             x = latents.to(device=device, dtype=torch.float32)
-        elif init is not None:
-            clean = self._encode_pixels(fc.to_video_tensor(init, height, width)[None]).to(device)
+        elif plan.init is not None:
+            clean = self._encode_pixels(fc.to_video_tensor(plan.init, height, width)[None]).to(device)
             x = (1.0 - start) * clean.expand(batch, -1, -1, -1, -1) + start * noise
         else:
             x = noise
 
         # 5. denoise
         model_fn = cfg_model_fn(self._denoiser, args["scale"], args["text"], args["uncond"])
-        with self._bar(len(ts) - 1) as advance:
+        with StepBar(len(ts) - 1, self.progress) as advance:
             def on_step(info):
                 advance()
                 if args["callback"] is not None:
@@ -231,44 +259,44 @@ class Pipeline:
             z = sampler(model_fn, x, ts, strength_per_frame, x_cond, callback=on_step, noise=noise)
         return z, shift
 
-    def _generate_windows(self, conds, num_frames, window, batch, args):
+    def _generate_windows(self, plan: Plan, window: int, batch: int, args):
         """Long videos: the first window, then forward extensions whose context is the video so far."""
         r = self.temporal_factor
         if batch != 1:
             raise ValueError("sliding-window generation makes one video at a time")
         context_latents = max(1, min(self.config.sample.context_latents, window - 1))
         first = 1 + r * (window - 1)
-        for c in conds:
+        for c in plan.conditions:
             if c.frame_index < 0 or c.frame_index >= first:
                 raise ValueError("with sliding windows only conditions inside the first window are supported")
-        z, shift = self._generate(conds, first, 1, None, None, None, args)
+        z, shift = self._generate(Plan(first, plan.conditions), 1, None, args)
         parts = [self._decode_frames(z)]  # uint8 (T, H, W, 3) per window: memory follows the window
         made = first
-        while made < num_frames:
-            new = min(num_frames - made, r * (window - context_latents))
+        while made < plan.num_frames:
+            new = min(plan.num_frames - made, r * (window - context_latents))
             video = np.concatenate(parts)[-(1 + r * (context_latents - 1)):]
-            plan = fc.extend_forward(video, new, r, context_latents)
-            z, _ = self._generate(plan.conditions, plan.num_frames, 1, None, None, None, args)
-            parts.append(self._decode_frames(z)[plan.keep])
+            extension = modes.extend_forward(video, new, r, context_latents)
+            z, _ = self._generate(extension, 1, None, args)
+            parts.append(self._decode_frames(z)[extension.keep])
             made += new
         return np.concatenate(parts)[None], shift  # (1, F, H, W, 3) uint8
 
     # ------------------------------------------------------------------------- parts
 
     def _encode_text(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        device, dtype = _place(self.transformer)
+        device, dtype = _device_and_dtype(self.transformer)
         emb, mask = self.text_encoder(prompts)
         return emb.to(device=device, dtype=dtype), mask.to(device)
 
     def _encode_pixels(self, video: torch.Tensor) -> torch.Tensor:
         """(1, 3, T, H, W) in [-1, 1] -> float32 latents on the DiT's device."""
-        device, dtype = _place(self.vae)
+        device, dtype = _device_and_dtype(self.vae)
         z = self.vae.encode(video.to(device=device, dtype=dtype), chunk_frames=self.config.vae.chunk_frames)
-        return z.float().to(_place(self.transformer)[0])
+        return z.float().to(_device_and_dtype(self.transformer)[0])
 
     def _denoiser(self, x, t, frame_mask, text, text_mask):
         """The DiT as the sampler sees it: conditioned frames' tokens carry t = 0."""
-        device, dtype = _place(self.transformer)
+        device, dtype = _device_and_dtype(self.transformer)
         grid = self.transformer.grid(x.shape)
         t_tokens = tokens_t(t, frame_mask, grid, self.config.dit.patch_size[0])  # (B,) -> (B, N)
         v = self.transformer(x.to(dtype), t_tokens.to(dtype), text, text_mask)
@@ -279,7 +307,7 @@ class Pipeline:
         return np.stack([self._decode_frames(z[i:i + 1]) for i in range(z.shape[0])])
 
     def _decode_frames(self, z: torch.Tensor) -> np.ndarray:
-        device, dtype = _place(self.vae)
+        device, dtype = _device_and_dtype(self.vae)
         vae_cfg = self.config.vae
         height, width = z.shape[-2] * self.vae.spatial_factor, z.shape[-1] * self.vae.spatial_factor
         # the VAE tiles by its config; a config that never tiles still tiles big stills (text-to-image at 2048)
@@ -287,52 +315,6 @@ class Pipeline:
         video = self.vae.decode(z.to(device=device, dtype=dtype), chunk_frames=vae_cfg.chunk_frames, tile=tile)
         return video_io.to_frames(video[0])  # (3, T, H, W) -> (T, H, W, 3) uint8
 
-    def _bar(self, total: int):
-        return _StepBar(total, self.progress)
-
     def _output(self, frames, prompts, negative, height, width, num_frames, fps, seed, steps, scale, shift):
         return PipelineOutput(frames, prompts, negative, height, width, num_frames, fps, seed, steps, scale,
                               self.config.sample.sampler, float(shift))
-
-
-class _StepBar:
-    """Rich progress over denoising steps; a context manager that yields `advance()`."""
-
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.bar = total, enabled, None
-
-    def __enter__(self):
-        if not self.enabled or self.total == 0:
-            return lambda: None
-        console = Console(stderr=True)
-        self.bar = Progress(TextColumn("denoising"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=console, transient=True, disable=not console.is_terminal)
-        self.bar.start()
-        task = self.bar.add_task("steps", total=self.total)
-        return lambda: self.bar.advance(task)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def _generator(generator) -> tuple[torch.Generator, int]:
-    """int seed | Generator | None -> (CPU generator, seed for the metadata)."""
-    if isinstance(generator, torch.Generator):
-        return generator, generator.initial_seed()
-    seed = int(generator) if generator is not None else int(torch.seed() % (2**31))
-    return torch.Generator("cpu").manual_seed(seed), seed
-
-
-def _convert(frames: np.ndarray, output_type: str):
-    """uint8 (B, F, H, W, 3) -> the requested output type (np / pt: float in [0, 1], same layout)."""
-    if output_type == "pil":
-        return [[Image.fromarray(f) for f in video] for video in frames]
-    as_float = frames.astype(np.float32) / 255.0
-    return torch.from_numpy(as_float) if output_type == "pt" else as_float
-
-
-def to_uint8(frames) -> np.ndarray:
-    """Pipeline frames (np / pt in [0, 1]) -> uint8, exactly undoing `_convert`."""
-    arr = frames.cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
-    return np.clip(np.round(arr * 255.0), 0, 255).astype(np.uint8)
