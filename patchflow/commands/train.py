@@ -23,8 +23,13 @@ def command(
     info = init_distributed()
     cfg = load_config(recipe, set, show=info.is_main)
     from patchflow.train.checkpoint import latest_checkpoint
+    from patchflow.train.run_config import check_train_config
     from patchflow.train.trainer import Trainer
 
+    try:
+        check_train_config(cfg, "dit")
+    except ValueError as e:
+        fail(str(e))
     if resume and latest_checkpoint(cfg.train.out_dir) is None:
         fail(f"--resume: no checkpoint in {cfg.train.out_dir}")
     try:

@@ -23,14 +23,26 @@ def train_command(
     """Train the VAE of a recipe; the result goes to <train.out_dir>/vae."""
     import torch
 
+    from patchflow.train.run_config import check_train_config
     from patchflow.train.vae_trainer import train_vae
 
     cfg = load_config(recipe, overrides)
+    try:
+        check_train_config(cfg, "vae")
+    except ValueError as e:
+        fail(str(e))
+    if stop_after < 0:
+        fail(f"--stop-after must be 0 (run to the end) or a number of steps, got {stop_after}")
     if threads:
         torch.set_num_threads(threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    summary = train_vae(cfg, manifest=data or None, resume=resume, stop_after=stop_after or None, device=device,
-                        console=console)
+    try:
+        summary = train_vae(cfg, manifest=data or None, resume=resume, stop_after=stop_after or None, device=device,
+                            console=console)
+    except FileNotFoundError as e:  # --resume with no checkpoint, a missing manifest or VAE folder
+        fail(f"{e}" + (" (--resume needs a checkpoint in <train.out_dir>/vae_train)" if resume else ""))
+    except ValueError as e:  # a damaged checkpoint, a forbidden override, a bad setting
+        fail(str(e))
     losses = summary["losses"]
     if losses:
         console.print(f"steps {summary['steps']}: loss {losses[0]:.4f} -> {losses[-1]:.4f}")

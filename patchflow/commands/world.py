@@ -58,9 +58,11 @@ def render(
     out: Path = typer.Option(..., "--out", help="output file: .mp4, .gif or .png (png needs --frames 1)"),
 ) -> None:
     """Render one scene from a caption; unsaid facts are drawn from the seed."""
+    from patchflow.commands.common import console
     from patchflow.data.video_io import write_gif, write_image, write_video
-    from patchflow.world import CaptionParseError, complete, make_caption, parse_caption, render_scene
+    from patchflow.world import complete, make_caption, render_scene
     from patchflow.world.make import parse_size
+    from patchflow.world.parser import CaptionParseError, parse_caption_with_notices
 
     suffix = out.suffix.lower()
     if suffix not in (".mp4", ".gif", ".png"):
@@ -71,7 +73,12 @@ def render(
         fail(f"a png holds one frame; use --frames 1 or an .mp4/.gif output (got --frames {frames})")
     try:
         width, height = parse_size(size)
-        spec = complete(parse_caption(caption), seed)
+        parsed = parse_caption_with_notices(caption)
+        if parsed.outside:  # a word the world lacks ("purple"): no scene shows it, so ask for one that can
+            fail(f"{'; '.join(parsed.outside)}; say one of those in {caption!r}")
+        for notice in parsed.notices:  # a world word out of place ("a white background"): left to the seed
+            console.print(f"[yellow]notice:[/] {notice}")
+        spec = complete(parsed.facts, seed)
         video, _truth = render_scene(spec, width, height, frames, fps, seed)
     except CaptionParseError as e:
         fail(str(e))

@@ -1,7 +1,10 @@
 """Probe one media file: its displayed size, frame rate, frame count, duration, codec and rotation.
 
-A probe opens the container and decodes the first frame (so a file that opens but cannot be
-decoded is caught here, not mid-training); it never reads the whole file.
+A probe opens the container, decodes the first frame, then seeks near the end and decodes on to
+the last frame the container promises: a file that opens but cannot be decoded, or whose index
+survived a copy cut short (an mp4 with its index at the front), is caught here, not mid-training.
+It never reads the whole file: the seek lands on the last keyframe, so at most one group of
+pictures is decoded at the end.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ def probe_video(path: Path) -> dict:
             duration = _duration_s(container, stream)
             # mp4/mov store the frame count; webm/mkv do not, so it comes from the duration.
             num_frames = int(stream.frames) if stream.frames else int(round(duration * fps))
+            _check_last_frame(container, stream, first, num_frames, fps)
             codec = stream.codec_context.name
             rotation = int(first.rotation or 0)
             width, height = first.width, first.height
@@ -82,6 +86,26 @@ def probe_video(path: Path) -> dict:
         "num_frames": num_frames, "height": height, "width": width, "aspect_ratio": height / width,
         "fps": fps, "duration": duration or num_frames / fps, "codec": codec, "rotation": rotation,
     }
+
+
+def _check_last_frame(container, stream, first, num_frames: int, fps: float) -> None:
+    """Seek to the keyframe before the last promised frame and decode on to it; raise MediaError if the data
+    stops short. A frame and a half of slack: a frame count derived from a rounded duration may be one high."""
+    if num_frames < 2 or first.time is None:
+        return  # nothing beyond the first frame to check, or no timestamps to check it by
+    last_s = first.time + (num_frames - 1) / fps
+    container.seek(int(max(last_s - 1.0 / fps, 0.0) / stream.time_base), stream=stream, backward=True)
+    reached = None
+    try:
+        for frame in container.decode(stream):
+            reached = frame.time if frame.time is not None else reached
+            if reached is not None and reached >= last_s - 1.5 / fps:
+                return
+    except av.error.FFmpegError:
+        pass  # data cut mid-packet: judged below by how far decoding got
+    got = "nothing decodes near the end" if reached is None else f"decoding stops at {reached:.2f} s"
+    raise MediaError(f"cut short: the container promises {num_frames} frames (to {last_s:.2f} s) but {got}; "
+                     "the file was probably truncated (re-copy or re-encode it)")
 
 
 def _duration_s(container, stream) -> float:

@@ -8,6 +8,7 @@ Captions come from a mapping file (path,text), else a sidecar `NAME.txt`, else s
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,7 +69,13 @@ def scan(
         if on_file:
             on_file(path)
         key = str(path)
-        stat = path.stat()
+        try:
+            stat = path.stat()  # follows symlinks: a dangling one or a loop fails here
+        except OSError as e:
+            result.probed += 1
+            result.probed_paths.append(key)
+            result.rejected.append({"path": key, "reason": unreadable_reason(path, e)})
+            continue
         stamp = {"size": stat.st_size, "mtime": stat.st_mtime}
         old = earlier.get(key)
         if old is not None and old.get("size") == stamp["size"] and _same_time(old.get("mtime"), stamp["mtime"]):
@@ -90,6 +97,17 @@ def scan(
     write_manifest(result.rows, out)
     write_manifest(result.rejected, rejected_path(out))
     return result
+
+
+def unreadable_reason(path: Path, error: OSError) -> str:
+    """Why a listed file cannot even be looked at: a symlink to nothing, a symlink loop, or the OS's word."""
+    if path.is_symlink():
+        target = os.readlink(path)
+        if error.errno == errno.ELOOP:
+            return f"symlink loop (points to {target}, which leads back to itself)"
+        if error.errno == errno.ENOENT:
+            return f"dangling symlink (points to {target}, which does not exist)"
+    return f"cannot read: {error.strerror or error}"
 
 
 def _same_time(a, b) -> bool:

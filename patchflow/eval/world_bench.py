@@ -14,7 +14,8 @@ popping in or out away from the pillar and the frame edges) are counted per minu
 
 A run is the first `n_per_category` prompts of every category, or the fixed quick subset
 (`quick=True`, world_prompts.QUICK_IDS), whose samples are the same as the full run's for those ids.
-The output folder gets summary.md, summary.json and one contact sheet per category.
+The output folder gets summary.md, summary.json and one contact sheet per category, each sample's frames
+over its prompt, the facts that held and the facts that failed with why.
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from patchflow.data.video_io import contact_sheet, write_image
 from patchflow.eval.intervals import rate_with_interval, wilson_interval
@@ -235,16 +243,73 @@ def check_frames(prompt: BenchPrompt, frames: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- the run
 
 
-def write_sheet(path: Path, sheets: list[np.ndarray], gap: int = 4) -> None:
-    """Stack one contact sheet per sample into one picture, left-aligned on white."""
-    width = max(s.shape[1] for s in sheets)
-    height = sum(s.shape[0] for s in sheets) + gap * (len(sheets) - 1)
+TEXT_INK, PASS_INK, FAIL_INK = (20, 20, 20), (20, 120, 40), (200, 30, 30)
+SHEET_MIN_WIDTH = 480  # px: room for a prompt and a few facts per line under a small strip
+LABEL_PAD = 4
+
+
+def sample_label(sample: SampleResult, passed: list[str]) -> list[tuple[str, tuple[int, int, int]]]:
+    """The lines under a sample's strip: its prompt and score, the facts that held, each failed fact and why."""
+    lines = [(f'{sample.id}: "{sample.text}"  {sample.passed}/{sample.judged} facts', TEXT_INK)]
+    if passed:
+        lines.append(("passed: " + ", ".join(passed), PASS_INK))
+    lines += [(f"failed {f['name']}: {f['detail']}", FAIL_INK) for f in sample.failed]
+    return lines
+
+
+def _wrap(text: str, font, width: int) -> list[str]:
+    """Greedy word wrap to `width` pixels (a word longer than a line is cut where it must be)."""
+    lines, line = [], ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if font.getlength(candidate) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        while font.getlength(word) > width:
+            cut = max(1, int(len(word) * width / font.getlength(word)))
+            lines.append(word[:cut])
+            word = word[cut:]
+        line = word
+    return lines + [line] if line else lines
+
+
+def label_block(lines: list[tuple[str, tuple[int, int, int]]], width: int) -> np.ndarray:
+    """(H, width, 3) uint8: the lines in Pillow's default font on white, wrapped to the width."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    rows = [(piece, ink) for text, ink in lines for piece in _wrap(text, font, width - 2 * LABEL_PAD)]
+    line_height = font.getbbox("Hg")[3] + 3
+    picture = Image.new("RGB", (width, 2 * LABEL_PAD + line_height * len(rows)), "white")
+    draw = ImageDraw.Draw(picture)
+    for k, (piece, ink) in enumerate(rows):
+        draw.text((LABEL_PAD, LABEL_PAD + k * line_height), piece, fill=ink, font=font)
+    return np.asarray(picture)
+
+
+def write_sheet(path: Path, samples: list[tuple[np.ndarray, list[tuple[str, tuple[int, int, int]]]]],
+                gap: int = 8) -> np.ndarray:
+    """Stack each sample's contact strip with its label (`sample_label`) under it, left-aligned on white, so
+    the sheet explains its own numbers. Returns the picture written."""
+    width = max(SHEET_MIN_WIDTH, *(strip.shape[1] for strip, _ in samples))
+    blocks = [block for strip, lines in samples for block in (strip, label_block(lines, width))]
+    height = sum(b.shape[0] for b in blocks) + gap * (len(samples) - 1)
     canvas = np.full((height, width, 3), 255, np.uint8)
     y = 0
-    for s in sheets:
-        canvas[y:y + s.shape[0], :s.shape[1]] = s
-        y += s.shape[0] + gap
+    for k, block in enumerate(blocks):
+        canvas[y:y + block.shape[0], :block.shape[1]] = block
+        y += block.shape[0] + (gap if k % 2 else 0)  # a gap after each label, none between strip and label
     write_image(path, canvas)
+    return canvas
+
+
+def bench_progress(show: bool) -> Progress:
+    """The bench's bar: the sample in hand, done / total, time spent and time left."""
+    columns = (TextColumn("world bench {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    return Progress(*columns, console=Console(stderr=True), transient=True, disable=not show)
 
 
 def bench_prompts(n_per_category: int, long: bool = False, categories: tuple[str, ...] | None = None,
@@ -267,10 +332,9 @@ def run_world_bench(generate_fn: GenerateFn, n_per_category: int, out_dir: str |
     out_dir.mkdir(parents=True, exist_ok=True)
     subset = "quick" if quick else f"first {n_per_category} per category"
     result = BenchResult(BENCH_VERSION, model, seed, None if quick else n_per_category, subset)
-    sheets: dict[str, list[np.ndarray]] = {}
+    sheets: dict[str, list[tuple[np.ndarray, list]]] = {}  # category -> (contact strip, label lines) per sample
     start = time.perf_counter()
-    columns = (TextColumn("world bench {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True, disable=not progress) as bar:
+    with bench_progress(progress) as bar:
         task = bar.add_task("", total=len(prompts))
         for p in prompts:
             bar.update(task, description=p.id)
@@ -278,13 +342,15 @@ def run_world_bench(generate_fn: GenerateFn, n_per_category: int, out_dir: str |
             frames = check_frames(p, generate_fn(p.text, p.width, p.height, p.num_frames, p.fps, seed + p.seed_offset))
             generate_s = time.perf_counter() - t0
             judged, skipped, appear, vanish = judge(p, frames)
-            result.samples.append(SampleResult(
+            sample = SampleResult(
                 id=p.id, category=p.category, text=p.text, width=p.width, height=p.height,
                 num_frames=p.num_frames, fps=p.fps, seed=seed + p.seed_offset, passed=sum(f.passed for f in judged),
                 judged=len(judged), appearances=appear, disappearances=vanish,
                 failed=[{"name": f.name, "detail": f.detail} for f in judged if not f.passed],
-                skipped=len(skipped), generate_s=round(generate_s, 3)))
-            sheets.setdefault(p.category, []).append(contact_sheet(frames, max_frames=8, cols=8, max_side=96))
+                skipped=len(skipped), generate_s=round(generate_s, 3))
+            result.samples.append(sample)
+            strip = contact_sheet(frames, max_frames=8, cols=8, max_side=96)
+            sheets.setdefault(p.category, []).append((strip, sample_label(sample, [f.name for f in judged if f.passed])))
             bar.advance(task)
     result.elapsed_s = time.perf_counter() - start
     for category, category_sheets in sheets.items():

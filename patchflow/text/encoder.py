@@ -12,8 +12,12 @@ import os
 from pathlib import Path
 
 import torch
+from rich.console import Console
 
 from patchflow.config import TextConfig
+
+console = Console(stderr=True)
+MAX_CUT_WARNINGS = 5  # distinct cut prompts named per encoder: a data set of long captions says it five times
 
 
 def default_encoder_path() -> Path:
@@ -47,7 +51,8 @@ class TextEncoder:
 
     Padding: to `cfg.max_length` (fixed shapes: cacheable, compile-friendly) or
     to the longest prompt of the batch (`cfg.padding = "longest"`); longer
-    prompts are truncated to max_length. The embedding is the last hidden state.
+    prompts are truncated to max_length, with a warning (once per distinct prompt).
+    The embedding is the last hidden state.
     """
 
     def __init__(self, cfg: TextConfig, device: str | torch.device = "cpu"):
@@ -56,6 +61,7 @@ class TextEncoder:
         if cfg.padding not in ("max_length", "longest"):
             raise ValueError(f"text.padding must be 'max_length' or 'longest', got {cfg.padding!r}")
         self.cfg = cfg
+        self.cut_prompts: set[str] = set()  # prompts already said to be longer than max_length
         self.path = Path(cfg.encoder) if cfg.encoder else default_encoder_path()
         if not (self.path / "config.json").is_file():
             raise FileNotFoundError(
@@ -82,10 +88,32 @@ class TextEncoder:
         self.device = torch.device(device)
         return self
 
+    def warn_if_cut(self, texts: list[str]) -> None:
+        """Say once per distinct prompt (not once per training step) when it is longer than max_length
+        tokens, so the model sees only its start; after MAX_CUT_WARNINGS prompts, say no more."""
+        limit = self.cfg.max_length
+        specials = self.tokenizer.num_special_tokens_to_add()
+        # a token covers at least one byte: shorter texts cannot be cut, and need no second tokenization
+        candidates = [t for t in dict.fromkeys(texts)
+                      if t not in self.cut_prompts and len(t.encode("utf-8")) + specials > limit]
+        if not candidates or len(self.cut_prompts) >= MAX_CUT_WARNINGS:
+            return
+        counts = [len(ids) for ids in self.tokenizer(candidates, truncation=False)["input_ids"]]
+        for text, count in zip(candidates, counts, strict=True):
+            if count <= limit or len(self.cut_prompts) >= MAX_CUT_WARNINGS:
+                continue
+            self.cut_prompts.add(text)
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            console.print(f"[yellow]warning:[/] a prompt of {count} tokens is cut to the text encoder's {limit} "
+                          f"(text.max_length); the model sees only its start: {shown!r}"
+                          + (" (further cut prompts are not listed)" if len(self.cut_prompts) == MAX_CUT_WARNINGS
+                             else ""))
+
     @torch.no_grad()
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         if isinstance(texts, str):
             raise TypeError("TextEncoder takes a list of strings, not a single string")
+        self.warn_if_cut(texts)
         tok = self.tokenizer(
             list(texts), padding=self.cfg.padding, truncation=True, max_length=self.cfg.max_length,
             return_tensors="pt",

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,6 +21,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+console = Console(stderr=True)
 
 
 class MetricsLogger:
@@ -29,9 +33,10 @@ class MetricsLogger:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.out_dir / "metrics.jsonl"
         if self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= start_step]
-            self.path.write_text("".join(line + "\n" for line in kept))
+            kept = [row for row in _whole_rows(self.path) if row["step"] <= start_step]
+            tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")  # a kill now leaves the old file
+            tmp.write_text("".join(json.dumps(row) + "\n" for row in kept))
+            os.replace(tmp, self.path)
         self._file = open(self.path, "a")
         self._writer = None
         if tensorboard:
@@ -58,6 +63,26 @@ class MetricsLogger:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _whole_rows(path: Path) -> list[dict]:
+    """The rows of an earlier run's metrics.jsonl. A half-written last line (the run was killed mid-write)
+    is dropped with a warning; a broken line before it is damage this cannot guess around, so an error."""
+    lines = [(number, line) for number, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    rows = []
+    for number, line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            if number == lines[-1][0]:
+                console.print(f"[yellow]warning:[/] {path}: dropped the half-written last line {number} "
+                              f"(a run stopped mid-write): {line[:60]!r}")
+                continue
+            raise ValueError(f"{path} line {number} is not JSON ({e}); delete or fix that line") from e
+        if not (isinstance(row, dict) and "step" in row and isinstance(row["step"], int)):
+            raise ValueError(f"{path} line {number} has no integer step: {line[:60]!r}; delete or fix that line")
+        rows.append(row)
+    return rows
 
 
 def _plain(value):

@@ -48,6 +48,14 @@ from patchflow.train.ema import EMA
 from patchflow.train.logging import MetricsLogger, plot_loss, progress
 from patchflow.train.optim import build_optimizer, build_scheduler, load_scheduler_state
 from patchflow.train.rng import get_rng_state, seed_everything, set_rng_state
+from patchflow.train.run_config import (
+    DIT_FROZEN,
+    check_resume_config,
+    check_tensor_shapes,
+    check_train_config,
+    report_changes,
+    write_run_config,
+)
 from patchflow.train.validation import BANDS, dit_validation, heldout_latents
 
 console = Console(stderr=True)
@@ -76,10 +84,12 @@ class Trainer:
     def __init__(self, cfg: Config, data: str | None = None, resume: bool = False, show_progress: bool = True):
         from patchflow.models.dit import DiT
 
+        check_train_config(cfg, "dit")
         self.cfg, self.tc = cfg, cfg.train
         self.info = mesh.init_distributed()
         self.device = self.info.device
         self.out_dir = Path(self.tc.out_dir)
+        self._start_run_config(resume)  # before the slow setup: a forbidden override stops at once
         self.show_progress = show_progress and self.info.is_main
         seed_everything(self.tc.seed)  # same seed on every rank: identical initial weights
 
@@ -118,6 +128,16 @@ class Trainer:
         channels = getattr(self.batches, "latent_channels", None) or self.batches.vae.latent_channels
         if channels != self.cfg.dit.in_channels:
             raise ValueError(f"VAE latent channels {channels} != dit.in_channels={self.cfg.dit.in_channels}")
+
+    def _start_run_config(self, resume: bool) -> None:
+        """<out_dir>/config.json: on resume first compared with this config (shape-deciding keys must match)."""
+        if resume:
+            changes = check_resume_config(self.out_dir, self.cfg, DIT_FROZEN)  # on every rank: all stop together
+            mesh.barrier()  # every rank has read the old file before rank 0 replaces it
+            if self.info.is_main:
+                report_changes(changes, self.out_dir, console)
+        if self.info.is_main:
+            write_run_config(self.out_dir, self.cfg)
 
     def _heldout(self, data: str | None):
         """The held-out samples, encoded once by this run's VAE and text encoder (built here for a latent cache)."""
@@ -261,7 +281,11 @@ class Trainer:
         mesh.barrier()
 
     def resume(self) -> None:
-        ck = load_checkpoint(self.out_dir)  # every rank reads the same files
+        ck = load_checkpoint(self.out_dir, groups=("model", "ema"))  # every rank reads the same files
+        if self.info.is_main:
+            for damaged in ck.skipped:
+                console.print(f"[yellow]warning:[/] skipped a damaged checkpoint: {damaged}")
+        check_tensor_shapes(ck.path, ck.tensors["model"], self.model.state_dict())
         if ck.state["world_size"] != self.info.world_size:
             raise ValueError(f"checkpoint {ck.path} was written by {ck.state['world_size']} processes; "
                              f"resume it with the same number (now {self.info.world_size})")

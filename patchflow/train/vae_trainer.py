@@ -4,7 +4,7 @@
 
 Data come from `cfg.data.manifest` (or `manifest`) or, when both are empty, the world
 rendered by `ensure_world_manifest(cfg)`, in bucketed native-size batches of images and
-videos. Checkpoints live in <train.out_dir>/vae_train/checkpoints; the finished VAE
+videos. Checkpoints and the run's config.json live in <train.out_dir>/vae_train; the finished VAE
 (EMA weights, latent mean/std measured on training batches) goes to <train.out_dir>/vae.
 """
 
@@ -35,6 +35,15 @@ from patchflow.train.ema import EMA
 from patchflow.train.logging import MetricsLogger, plot_loss, progress
 from patchflow.train.optim import build_optimizer, build_scheduler, load_scheduler_state
 from patchflow.train.rng import get_rng_state, seed_everything, set_rng_state
+from patchflow.train.run_config import (
+    VAE_FROZEN,
+    RunConfigError,
+    check_resume_config,
+    check_tensor_shapes,
+    check_train_config,
+    report_changes,
+    write_run_config,
+)
 from patchflow.train.validation import heldout_vae_videos, vae_validation
 
 
@@ -47,6 +56,11 @@ def autocast(device: str, precision: str):
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"vae_train.precision must be fp32 or bf16, got {precision!r}")
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def run_folder(cfg: Config) -> Path:
+    """Where a VAE run keeps its checkpoints, metrics, sheets and config.json."""
+    return Path(cfg.train.out_dir) / "vae_train"
 
 
 def training_rows(cfg: Config, manifest: str | None = None) -> list[dict]:
@@ -109,7 +123,7 @@ class VAETraining:
             data = replace(data, buckets=replace(data.buckets, token_budget=tc.token_budget))
         self.loader = build_loader(data, rows, cfg.vae.temporal_factor, cfg.vae.spatial_factor, seed=tc.seed)
         self.step = 0
-        self.run_dir = Path(cfg.train.out_dir) / "vae_train"
+        self.run_dir = run_folder(cfg)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -124,8 +138,13 @@ class VAETraining:
             state["disc_optimizer"] = self.disc_opt.state_dict()
         return save_checkpoint(self.run_dir, self.step, tensors, state)
 
-    def load(self) -> None:
-        ckpt = load_checkpoint(self.run_dir, map_location=self.device)
+    def load(self) -> list[str]:
+        """Continue from the newest whole checkpoint; returns the damaged newer ones it passed over."""
+        ckpt = load_checkpoint(self.run_dir, map_location=self.device, groups=("model", "ema"))
+        check_tensor_shapes(ckpt.path, ckpt.tensors["model"], self.vae.state_dict())
+        if self.disc is not None and "disc" not in ckpt.tensors:
+            raise RunConfigError(f"checkpoint {ckpt.path} has no discriminator (the run started with "
+                                 f"vae_train.disc_start=-1); resume with vae_train.disc_start=-1")
         self.vae.load_state_dict(ckpt.tensors["model"])
         self.ema.load_state_dict(ckpt.tensors["ema"], ckpt.state["ema"])
         self.opt.load_state_dict(ckpt.state["optimizer"])
@@ -136,6 +155,7 @@ class VAETraining:
             self.disc_opt.load_state_dict(ckpt.state["disc_optimizer"])
         set_rng_state(ckpt.state["rng"])
         self.step = ckpt.step
+        return ckpt.skipped
 
     # ------------------------------------------------------------------ one step
 
@@ -224,9 +244,15 @@ def train_vae(
     """
     console = console or Console(stderr=True)
     tc = cfg.vae_train
+    check_train_config(cfg, "vae")
+    run_dir = run_folder(cfg)
+    if resume:  # before the world is rendered: a forbidden override stops at once
+        report_changes(check_resume_config(run_dir, cfg, VAE_FROZEN), run_dir, console)
+    write_run_config(run_dir, cfg)
     run = VAETraining(cfg, training_rows(cfg, manifest), device)
     if resume:
-        run.load()
+        for damaged in run.load():
+            console.print(f"[yellow]warning:[/] skipped a damaged checkpoint: {damaged}")
         console.print(f"resumed VAE training at step {run.step} from {run.run_dir}")
     logger = MetricsLogger(run.run_dir, tensorboard=False, start_step=run.step)
     losses: list[float] = []

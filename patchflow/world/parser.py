@@ -3,7 +3,12 @@
 Two passes. The lexer matches the longest known phrase at each word ("dark
 green", "does not move", "at high speed") and sorts every word into a kind;
 a word that is neither a known phrase nor filler is an error that quotes it.
-The reader then walks the kinds left to right like a small grammar:
+Between the two, a word standing where the world expects one of its own but
+holding something else ("a white background": white is no background; "a
+purple ball"; "a hexagon") is taken out, with a notice naming the word and
+the choices (`parse_caption_with_notices`, `prompt_notices`), instead of
+being read as something else. The reader then walks the kinds left to right
+like a small grammar:
 
 - size, colour (and speed or motion right before a noun) wait for the next noun;
 - a noun (ball, boxes, shapes) makes one object per number or per listed colour;
@@ -67,10 +72,12 @@ CUES = {"pillar": "pillar", "pillars": "pillar", "column": "pillar", "occluder":
         "panning": "camera", "panned": "camera",
         "static camera": "static", "fixed camera": "static", "still camera": "static", "steady camera": "static",
         "pong": "pong", "paddle": "pong", "paddles": "pong"}
+# Words that name the background itself: the colour next to them is a background colour.
+BACKGROUND_NOUNS = {"background", "backdrop", "backgrounds"}
 FILLER = set("""
 a an the and or while whilst is are was be being been of with to it its itself in on at as by for from into onto
 over under there here this that which whatever who they them their each other another all everything around
-across about along through between off back against set scene video clip frame picture image background backdrop
+across about along through between off back against set scene video clip frame picture image
 color colored coloured wall walls edge edges side sides floor ground bottom top then meanwhile also too just very
 where when so but whole way path toward towards upon inside within
 moves move moving slides slide sliding drifts drift drifting glides glide gliding travels travel travelling
@@ -99,31 +106,112 @@ SENTENCE_ENDS = {".", ";", "!", "?"}
 NOUN_KINDS = {"size", "color", "shape"}  # a speed or motion right before one of these is an adjective
 
 
-def lex(text: str) -> list[tuple[str, object]]:
-    """Text -> [(kind, value)]: phrases, boundaries and articles; raise on words not understood."""
+def _items(text: str) -> list[tuple[str, object, str]]:
+    """Text -> [(kind, value, words)] for every word or phrase, filler and unknown words included."""
     words = re.findall(r"[a-z]+|\d+|[.,;:!?]", text.lower().replace("grey", "gray"))
-    tokens, unknown, i = [], [], 0
+    items, i = [], 0
     while i < len(words):
         for n in range(min(LONGEST, len(words) - i), 0, -1):
             hit = LEXICON.get(tuple(words[i:i + n]))
             if hit:
-                tokens.append(hit)
+                items.append((*hit, " ".join(words[i:i + n])))
                 i += n
                 break
         else:
             word = words[i]
             if word in BOUNDARIES:
-                tokens.append(("boundary", word))
+                items.append(("boundary", word, word))
             elif word in ("the", "a", "an"):
-                tokens.append(("article", word))
-            elif word not in FILLER:
-                unknown.append(word)
+                items.append(("article", word, word))
+            elif word in BACKGROUND_NOUNS:
+                items.append(("background_noun", word, word))
+            elif word in FILLER:
+                items.append(("filler", word, word))
+            else:
+                items.append(("unknown", word, word))
             i += 1
+    return items
+
+
+def _neighbour(items: list, i: int, step: int, skip) -> tuple[str, object, str]:
+    """The nearest item before (step -1) or after (step 1) item i that `skip(item)` does not pass over."""
+    j = i + step
+    while 0 <= j < len(items) and skip(items[j]):
+        j += step
+    return items[j] if 0 <= j < len(items) else ("end", None, "")
+
+
+def _filler(item) -> bool:
+    return item[0] == "filler"
+
+
+def _slot(items: list, i: int) -> str | None:
+    """What the text asks for at item i when the word there is not what the world has: "background", "colour",
+    "shape" or None (an unknown word in no slot, or a known word used as what it is)."""
+    kind, _, word = items[i]
+    after = _neighbour(items, i, 1, _filler)
+    before = _neighbour(items, i, -1, _filler)
+    said_of = _neighbour(items, i, -1, lambda item: item[2] in ("is", "was", "a", "an", "the"))  # "background is"
+    if kind == "unknown" or (kind == "color" and word not in BACKGROUND_COLORS):
+        if after[0] == "background_noun" or said_of[0] == "background_noun":  # "a white background", "it is white"
+            return "background"
+        on = _neighbour(items, i, -1, lambda item: item[0] == "article")[2] in ("on", "against")
+        if kind == "color" and on and after[0] not in NOUN_KINDS:  # "a ball on white"
+            return "background"
+    if kind in ("unknown", "background") and after[0] == "shape":  # "a purple ball", "a navy box"
+        return "colour"
+    if kind == "unknown" and before[0] in ("article", "number", "size", "color"):  # "a hexagon", "two red stars"
+        return "shape"
+    return None
+
+
+def _notice(slot: str, kind: str, word: str, noun: str) -> str:
+    if slot == "background":
+        return (f"'{word}' is not one of the world's backgrounds ({', '.join(BACKGROUND_COLORS)}); "
+                "the background is left open")
+    if slot == "colour":
+        what = "a background colour, not an object's" if kind == "background" else "not a colour of the world"
+        return f"'{word}' is {what} (colours: {', '.join(OBJECT_COLORS)}); the {noun}'s colour is left open"
+    return (f"'{word}' is not a shape of the world (shapes: ball/circle/disc, square/box/block, triangle); "
+            "the shape is left open")
+
+
+def _unknown_error(words: list[str], text: str) -> CaptionParseError:
+    quoted = ", ".join(f"'{w}'" for w in dict.fromkeys(words))
+    return CaptionParseError(f"cannot understand {quoted} in {text!r}; the world knows colours "
+                             f"{', '.join(OBJECT_COLORS)}, backgrounds {', '.join(BACKGROUND_COLORS)}, shapes "
+                             "ball/circle/disc, square/box/block, triangle, and the motions of shared/WORLD.md")
+
+
+def _analyse(text: str) -> tuple[list[tuple[str, object]], list[str], list[str], list[str]]:
+    """(tokens for the reader, notices, unknown words in no slot, every unknown word).
+
+    A word in a slot that the world cannot fill is left out of the tokens ("a white background": no
+    background; "a purple ball": a ball of open colour), except an unknown noun, which stands for a noun of
+    open shape ("a red hexagon": a red object of any shape); each gets a notice.
+    """
+    items = _items(text)
+    tokens, notices, unplaced, unknown = [], [], [], []
+    for i, (kind, value, word) in enumerate(items):
+        slot = _slot(items, i)
+        if kind == "unknown":
+            unknown.append(word)
+            if slot is None:
+                unplaced.append(word)
+        if slot is not None:
+            notices.append(_notice(slot, kind, word, _neighbour(items, i, 1, _filler)[2]))
+            if slot == "shape":
+                tokens.append(("shape", (None, word.endswith("s"))))
+        elif kind not in ("filler", "unknown", "background_noun"):
+            tokens.append((kind, value))
+    return tokens, list(dict.fromkeys(notices)), unplaced, unknown
+
+
+def lex(text: str) -> list[tuple[str, object]]:
+    """Text -> [(kind, value)]: phrases, boundaries and articles; raise on words not understood."""
+    tokens, _, _, unknown = _analyse(text)
     if unknown:
-        quoted = ", ".join(f"'{w}'" for w in dict.fromkeys(unknown))
-        raise CaptionParseError(f"cannot understand {quoted} in {text!r}; the world knows colours "
-                                f"{', '.join(OBJECT_COLORS)}, backgrounds {', '.join(BACKGROUND_COLORS)}, shapes "
-                                "ball/circle/disc, square/box/block, triangle, and the motions of shared/WORLD.md")
+        raise _unknown_error(unknown, text)
     return tokens
 
 
@@ -193,9 +281,49 @@ class Reader:
         return None
 
 
+@dataclass(frozen=True)
+class ParseResult:
+    facts: SceneFacts
+    notices: tuple[str, ...]  # one line per word the world could not take where it stood, naming the choices
+    outside: tuple[str, ...]  # those of the notices about words outside the vocabulary ("purple", not "white")
+
+
 def parse_caption(text: str) -> SceneFacts:
-    """Any caption or prompt of the world (captions.py, or a person's words) -> the facts it states."""
-    tokens = lex(text)
+    """Any caption or prompt of the world (captions.py, or a person's words) -> the facts it states.
+
+    Strict: a word outside the vocabulary is a CaptionParseError quoting it (what the oracle wants: it must
+    not judge a video against a caption it read only half of). A known word in the wrong slot ("a white
+    background") is left out; `parse_caption_with_notices` says so.
+    """
+    return read(lex(text))
+
+
+def parse_caption_with_notices(text: str) -> ParseResult:
+    """The facts, and a notice for each word in a slot the world cannot fill: a colour or an unknown word as
+    the background, an unknown word or a background as an object's colour, an unknown noun as a shape. The
+    caller prints them (`patchflow world render`). Unknown words in no such slot still raise CaptionParseError."""
+    tokens, notices, unplaced, unknown = _analyse(text)
+    if unplaced:
+        raise _unknown_error(unplaced, text)
+    outside = tuple(n for n in notices if any(n.startswith(f"'{w}' ") for w in unknown))
+    return ParseResult(read(tokens), tuple(notices), outside)
+
+
+def prompt_notices(text: str) -> list[str]:
+    """Lines to print before generating from a prompt: what of it the world's vocabulary does not hold.
+
+    Never raises (a model takes any text): the slot notices of `parse_caption_with_notices`, then one line
+    for the unknown words in no slot."""
+    _, notices, unplaced, _ = _analyse(text)
+    if unplaced:
+        quoted = ", ".join(f"'{w}'" for w in dict.fromkeys(unplaced))
+        notices.append(f"{quoted} {'is' if len(set(unplaced)) == 1 else 'are'} not in the world's vocabulary "
+                       "(shared/WORLD.md): a model trained on the world has never seen it")
+    return notices
+
+
+def read(tokens: list[tuple[str, object]]) -> SceneFacts:
+    """The facts a token stream states (the reader's walk; see the module docstring)."""
     r = Reader()
     sentence = 0
     for i, (kind, value) in enumerate(tokens):
@@ -260,4 +388,5 @@ def finish(r: Reader) -> SceneFacts:
                       pong=None, count=count)
 
 
-__all__ = ["parse_caption", "CaptionParseError", "lex"]
+__all__ = ["parse_caption", "parse_caption_with_notices", "prompt_notices", "ParseResult", "CaptionParseError",
+           "lex"]

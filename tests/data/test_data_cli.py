@@ -3,7 +3,7 @@
 import re
 import shutil
 
-from conftest import EXPECTED_BAD, EXPECTED_GOOD
+from data_media import EXPECTED_BAD, EXPECTED_GOOD
 from typer.testing import CliRunner
 
 from patchflow.cli import app

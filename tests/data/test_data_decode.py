@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import frame_index
+from data_media import frame_index
 
 from patchflow.data.decode import decode_clip, resize_center_crop
 from patchflow.data.video_io import MediaError, to_frames

@@ -4,7 +4,7 @@ import os
 import shutil
 from pathlib import Path
 
-from conftest import EXPECTED_BAD, EXPECTED_GOOD, indexed_frames
+from data_media import EXPECTED_BAD, EXPECTED_GOOD, indexed_frames
 
 from patchflow.data.manifest import read_manifest, rejected_path, write_manifest
 from patchflow.data.probe import probe
