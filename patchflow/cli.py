@@ -18,7 +18,7 @@ app = typer.Typer(
 
 # (module, name): a module exposes `app` (a group) or `command` (a single command).
 GROUPS = [("world", "world"), ("data", "data"), ("vae", "vae"), ("eval", "eval")]
-COMMANDS = [("train", "train"), ("generate", "generate"), ("demo", "demo")]
+COMMANDS = [("train", "train"), ("generate", "generate"), ("demo", "demo"), ("serve", "serve")]
 # Commands that join a group from a module of their own: (group module, command name, module, function).
 GROUP_COMMANDS = [("data", "encode", "data_encode", "encode"), ("eval", "world", "eval_world", "world")]
 

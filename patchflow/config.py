@@ -200,6 +200,23 @@ class TrainConfig:
 
 
 @dataclass
+class ServeConfig:
+    """`patchflow serve`: the limits a request is checked against (a request over one is answered 422 naming
+    it) and where jobs are kept (SQLite) and their files written. Relative paths are from the working folder."""
+
+    max_width: int = 256
+    max_height: int = 256
+    max_seconds: float = 10.0  # of the footage a job generates (seconds, or frames / fps)
+    max_frames: int = 81  # frames a job generates; also the most frames an uploaded video may hold
+    max_steps: int = 50
+    max_upload_bytes: int = 50_000_000  # per uploaded file
+    queue_size: int = 16  # jobs waiting to run; one more is answered 429
+    default_seconds: float = 2.0  # when a request gives neither seconds nor frames
+    outputs_dir: str = "outputs/serve"  # one folder per job: its uploads and its output
+    db_path: str = "outputs/serve/jobs.sqlite"
+
+
+@dataclass
 class Config:
     name: str = "debug"
     world: WorldConfig = field(default_factory=WorldConfig)
@@ -211,6 +228,7 @@ class Config:
     flow: FlowConfig = field(default_factory=FlowConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
 
 # ----------------------------------------------------------------------------- machinery

@@ -6,6 +6,7 @@ from patchflow.config import (
     DataConfig,
     DiTConfig,
     SampleConfig,
+    ServeConfig,
     TextConfig,
     TrainConfig,
     VAEConfig,
@@ -35,4 +36,8 @@ def debug() -> Config:
         sample=SampleConfig(sampler="euler", steps=4, guidance=3.0),
         train=TrainConfig(out_dir="runs/debug", steps=20, lr=1e-3, warmup_steps=2, log_every=5, ckpt_every=10,
                           sample_height=32, sample_width=32, sample_num_frames=9),
+        # 64x64 at most, 33 frames, 8 steps: every request of the server tests runs in well under a second
+        serve=ServeConfig(max_width=64, max_height=64, max_seconds=4.0, max_frames=33, max_steps=8,
+                          max_upload_bytes=5_000_000, queue_size=8, default_seconds=1.0,
+                          outputs_dir="runs/debug/serve", db_path="runs/debug/serve/jobs.sqlite"),
     )

@@ -6,6 +6,7 @@ from patchflow.config import (
     DataConfig,
     DiTConfig,
     SampleConfig,
+    ServeConfig,
     TextConfig,
     TrainConfig,
     VAEConfig,
@@ -43,4 +44,8 @@ def world_tiny() -> Config:
         text=TextConfig(max_length=48),
         sample=SampleConfig(sampler="euler", steps=20, guidance=4.0, window_latent_frames=9),
         train=TrainConfig(out_dir="runs/world_tiny", steps=4000, lr=5e-4, warmup_steps=200, ckpt_every=1000),
+        # up to 256x256 and 8 s (65 frames, window by window): a few minutes a job at most on a laptop CPU
+        serve=ServeConfig(max_width=256, max_height=256, max_seconds=8.0, max_frames=65, max_steps=50,
+                          max_upload_bytes=20_000_000, queue_size=16, default_seconds=2.0,
+                          outputs_dir="outputs/serve", db_path="outputs/serve/jobs.sqlite"),
     )
