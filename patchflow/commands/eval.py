@@ -14,11 +14,14 @@ app = typer.Typer(help="measure trained models", no_args_is_help=True)
 
 def _model_config(model: Path, recipe: str, overrides: list[str] | None):
     """The full Config saved in a model folder when there is one, else the recipe's."""
-    from patchflow.config import Config, ConfigError, apply_overrides, load
+    from patchflow.config import Config, ConfigError, apply_overrides
+    from patchflow.model_folder_errors import ModelFolderError, read_config
 
     if (model / "config.json").exists() and (model / "vae").is_dir():
         try:
-            return apply_overrides(load(model / "config.json", Config), overrides)
+            return apply_overrides(read_config(model / "config.json", Config), overrides)
+        except ModelFolderError as e:  # a damaged config.json: the message names it
+            fail(str(e))
         except ConfigError as e:
             fail(f"{model / 'config.json'}: {e}")
     return load_config(recipe, overrides, show=False)
@@ -40,7 +43,7 @@ def vae_command(
 
     try:
         vae = load_vae(model).eval()
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError) as e:  # ModelFolderError (a damaged folder) is a ValueError
         fail(str(e))
     cfg = _model_config(model, recipe, overrides)
     r_t, s = vae.temporal_factor, vae.spatial_factor

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from patchflow.commands.common import fail
+from patchflow.model_folder_errors import ModelFolderError
 
 TRUTH = "world-truth"
 stdout = Console()
@@ -62,7 +63,10 @@ def world(
             fail(f"model folder {folder} does not exist (give a model folder, or --model {TRUTH})")
         if not (folder / "model_index.json").is_file():
             fail(f"{folder} is not a patchflow model folder (no model_index.json)")
-        generate = pipeline_generator(folder, steps=steps, guidance=guidance, device=device)
+        try:
+            generate = pipeline_generator(folder, steps=steps, guidance=guidance, device=device)
+        except ModelFolderError as e:  # a damaged model folder: the message names the file
+            fail(str(e))
     result = run_world_bench(generate, n_per_category, out, seed=seed, progress=not json_out, long=long,
                              categories=categories, model=name, quick=quick)
     if json_out:

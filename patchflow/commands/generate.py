@@ -1,6 +1,7 @@
-"""`patchflow generate`: text, an image or videos in, an mp4 (or PNG) out, every mode of the pipeline.
+"""`patchflow generate`: text, an image or videos in, an mp4, a GIF or a PNG out, every mode of the pipeline.
 
     patchflow generate --prompt "a red ball bounces" --seconds 2 --out ball.mp4            text-to-video
+    patchflow generate --prompt "a red ball bounces" --seconds 2 --out ball.gif            the same as a GIF
     patchflow generate --prompt "..." --frames 1 --size 256x256 --out still.png            text-to-image
     patchflow generate --prompt "..." --image start.png --out i2v.mp4                      image-to-video
     patchflow generate --prompt "..." --video in.mp4 --extend forward --seconds 1          extension
@@ -11,6 +12,8 @@
 
 from __future__ import annotations
 
+import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +23,15 @@ import typer
 from patchflow.commands.common import console, fail
 from patchflow.data import video_io
 from patchflow.data.video_io import MediaError
-from patchflow.pipeline import MODES, Mode, Pipeline, to_uint8
+from patchflow.model_folder_errors import ModelFolderError
+from patchflow.pipeline import MODES, Mode, Pipeline, Plan, memory, to_uint8
 
 DEFAULT_MODEL = "models/world-tiny"
+VIDEO_SUFFIXES = (".mp4", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+# A switch takes no value: without a metavar typer's help shows "<bool>" beside it, which reads as
+# "--gif true", a form the parser refuses.
+SWITCH = ""
 
 
 def _model_dir(model: str | None) -> Path:
@@ -68,7 +77,7 @@ def _frame_count(frames: int | None, seconds: float, fps: float, r_t: int, mode:
             near = sorted({n for n in (below, below + r_t) if n >= max(offset, 1)})
             fail(f"--frames {frames}: {what} needs {form} frames; nearest valid: {' or '.join(map(str, near))}")
         return frames
-    k = max(0 if offset else 1, round((seconds * fps - offset) / r_t))
+    k = max(1, round((seconds * fps - offset) / r_t))  # --seconds asks for a video: one group at least
     return offset + r_t * k
 
 
@@ -87,26 +96,128 @@ def _modes_for(media: tuple[str, ...], flags: tuple[str, ...], strength: bool) -
     fail(f"no mode takes {given}; the modes are {usage}")
 
 
+def _check_numbers(steps: int | None, seconds: float, frames: int | None, fps: float | None,
+                   window: int | None) -> None:
+    """The numeric options, before anything is loaded or computed."""
+    if steps is not None and steps < 1:
+        fail(f"--steps must be at least 1, got {steps} (leave it out for the model's sample.steps)")
+    if frames is None and not (math.isfinite(seconds) and seconds > 0):
+        fail(f"--seconds must be a positive length, got {seconds:g} (for an image pass --frames 1)")
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        fail(f"--fps must be a positive number of frames per second, got {fps:g}")
+    if window is not None and (window < 0 or window == 1):
+        fail(f"--window is latent frames per sliding window: at least 2 (one of context, one new), or 0 for no "
+             f"windows; got {window}")
+
+
+def _device(name: str) -> str:
+    """--device checked against this machine and this torch build, before the model is loaded."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        fail(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"a CPU-only build of torch {torch.__version__}" if torch.version.cuda is None else "no GPU visible"
+            fail(f"--device {name}: CUDA is not available here ({build}); use --device cpu (or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            fail(f"--device {name}: this machine has {torch.cuda.device_count()} GPU(s), cuda:0 to "
+                 f"cuda:{torch.cuda.device_count() - 1}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        fail(f"--device {name}: MPS is not available here; use --device cpu (or auto)")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        fail(f"--device {name}: patchflow generate runs on cpu, cuda or cuda:N")
+    return str(device)
+
+
+def _check_out(out: Path) -> None:
+    """--out names a file of a kind we write, in a folder we can write in: checked before any compute."""
+    if out.is_dir():
+        fail(f"--out {out} is a folder; name a file in it, e.g. --out {out / 'generate.mp4'}")
+    if out.suffix.lower() not in VIDEO_SUFFIXES + IMAGE_SUFFIXES:
+        fail(f"--out {out}: name an .mp4 or .gif (a video) or a .png (an image, --frames 1); "
+             f"{out.suffix or 'no suffix'} is not written")
+    existing = next(p for p in (out.parent, *out.parent.parents) if p.exists())  # the folder is made if missing
+    if not existing.is_dir():
+        fail(f"--out {out}: {existing} is a file, so no folder can be made there; choose another --out")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        fail(f"--out {out}: cannot write in {existing} ({e.strerror}); choose another --out")
+
+
+def _output_file(out: Path, frames: int) -> Path:
+    """The file to write for `frames` output frames: what --out names; a one-frame .mp4 becomes a PNG."""
+    suffix = out.suffix.lower()
+    if frames == 1:
+        return out.with_suffix(".png") if suffix == ".mp4" else out
+    if suffix in IMAGE_SUFFIXES:
+        fail(f"--out {out}: this makes a video of {frames} frames; name an .mp4 or .gif (--frames 1 makes an image)")
+    return out
+
+
+def _note_resized(inputs: list[tuple[str, np.ndarray]], height: int, width: int) -> None:
+    """One line per input whose size is not the output's: the mode crops its middle and scales it."""
+    for name, frames in inputs:
+        h, w = frames.shape[-3:-1]
+        if (h, w) == (height, width):
+            continue
+        scale = min(h / height, w / width)
+        crop_h, crop_w = round(height * scale), round(width * scale)
+        if (crop_h, crop_w) == (h, w):
+            how = "scaled to fit"
+        elif (crop_h, crop_w) == (height, width):
+            how = f"centre-cropped to {width}x{height}"
+        else:
+            how = f"centre-cropped to {crop_w}x{crop_h} and scaled to fit"
+        console.print(f"note: {name} is {w}x{h}, the output {width}x{height}: it is {how}")
+
+
+def _check_memory(pipe: Pipeline, plan: Plan, height: int, width: int, guidance: float, device: str) -> None:
+    """Stop before sampling when the estimate (pipeline/memory.py) exceeds what the machine has free."""
+    need = memory.estimate(pipe, plan.num_frames, height, width, plan.output_length, guidance)
+    phases = {"sampling": need.sampling, "decoding": need.decoding, "output": need.output}
+    free, ram = memory.available(device)
+    if torch.device(device).type == "cuda":  # the model's phases on the GPU, the finished video in RAM
+        groups = [(("sampling", "decoding"), free, f"{device} memory"), (("output",), ram, "RAM")]
+    else:
+        groups = [(tuple(phases), ram, "RAM")]
+    levers = {"sampling": "fewer frames (--seconds/--frames), a smaller --size or a shorter --window",
+              "decoding": "a smaller --size, fewer frames or VAE tiling (vae.tile_size in the model's config.json)",
+              "output": "fewer frames or a smaller --size (the finished video itself must fit in RAM)"}
+    for names, have, where in groups:
+        worst = max(names, key=phases.get)
+        if have and phases[worst] > have:  # have = 0: the OS did not say; then we do not guess
+            fail(f"{width}x{height} with {plan.output_length} frames needs about {memory.human(phases[worst])} of "
+                 f"{where} (sampling {memory.human(need.sampling)}, decoding {memory.human(need.decoding)}, output "
+                 f"{memory.human(need.output)}) but {memory.human(have)} is free; use {levers[worst]}")
+
+
 def command(
     prompt: str = typer.Option("", "--prompt", help="what the video shows"),
     negative_prompt: str = typer.Option("", "--negative-prompt", help="what to steer away from"),
     size: str = typer.Option(None, "--size", help="WIDTHxHEIGHT; default: the input's, else the model's first size"),
     seconds: float = typer.Option(2.0, "--seconds", help="length (of the new footage, for extend and connect)"),
     frames: int = typer.Option(None, "--frames", help="frame count instead of --seconds; 1 = an image (PNG)"),
-    fps: float = typer.Option(None, "--fps", help="default: the input's, else the model's"),
+    fps: float = typer.Option(None, "--fps", help="frames per second (> 0); default: the input's, else the model's"),
     steps: int = typer.Option(None, "--steps", help="denoising steps; default: the model's sample.steps"),
     guidance: float = typer.Option(None, "--guidance", help="classifier-free guidance scale; 1 = none"),
     seed: int = typer.Option(0, "--seed"),
-    out: Path = typer.Option(Path("outputs/generate.mp4"), "--out", help="mp4 (or png for one frame)"),
+    out: Path = typer.Option(Path("outputs/generate.mp4"), "--out",
+                             help="the file: .mp4 or .gif (a video), .png (one frame; a one-frame .mp4 becomes .png)"),
     model: str = typer.Option(None, "--model", help=f"model folder; default: {DEFAULT_MODEL}"),
-    gif: bool = typer.Option(False, "--gif", help="also write a GIF beside the mp4"),
-    sheet: bool = typer.Option(False, "--sheet", help="also write a contact sheet PNG"),
-    image: str = typer.Option(None, "--image", help="first frame (image-to-video), or the loop's frame"),
-    video: list[str] = typer.Option(None, "--video", help="input video; twice to connect A to B"),
+    gif: bool = typer.Option(False, "--gif", metavar=SWITCH, help="a switch: also write a GIF beside the mp4"),
+    sheet: bool = typer.Option(False, "--sheet", metavar=SWITCH, help="a switch: also write a contact sheet PNG"),
+    image: str = typer.Option(None, "--image", metavar="PATH", help="first frame (image-to-video), or the loop's frame"),
+    video: list[str] = typer.Option(None, "--video", metavar="PATH", help="input video; twice to connect A to B"),
     extend: str = typer.Option(None, "--extend", help="forward | backward"),
-    loop: bool = typer.Option(False, "--loop", help="make a seamless loop"),
+    loop: bool = typer.Option(False, "--loop", metavar=SWITCH, help="a switch: make a seamless loop"),
     strength: float = typer.Option(None, "--strength", help="video-to-video: 0 keeps the input, 1 ignores it"),
-    window: int = typer.Option(None, "--window", help="latent frames per sliding window for long videos"),
+    window: int = typer.Option(None, "--window", help="latent frames per sliding window for long videos (at least 2; "
+                               "0 = none); default: the model's"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
 ) -> None:
     """Generate a video (or an image) from text, an image, or videos."""
@@ -132,17 +243,21 @@ def command(
     switches = (("--extend", extend) if extend else ()) + (("--loop",) if loop else ())
     candidates = _modes_for(kinds, switches, strength is not None)
 
+    _check_numbers(steps, seconds, frames, fps, window)
+    device = _device(device)
+    _check_out(out)
     model_dir = _model_dir(model)
     inputs = [_read(v) for v in videos]
     image_frames = _read(image)[0][0] if image else None
     first_input = inputs[0] if inputs else None
 
-    pipe = Pipeline.from_pretrained(model_dir)
+    try:
+        pipe = Pipeline.from_pretrained(model_dir)
+    except (ModelFolderError, FileNotFoundError) as e:  # a damaged model folder, or its text encoder missing
+        fail(str(e))
     cfg, r_t = pipe.config, pipe.temporal_factor
     if window is not None:
         cfg.sample.window_latent_frames = window
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     pipe.to(device)
 
     if size:
@@ -157,43 +272,54 @@ def command(
         pipe.check_size(height, width)
     except ValueError as e:
         fail(f"{e} (pass --size)" if not size else str(e))
-    fps = fps or (first_input[1] if first_input is not None and first_input[1] > 0 else cfg.data.fps)
+    if fps is None:
+        fps = first_input[1] if first_input is not None and first_input[1] > 0 else cfg.data.fps
     count = _frame_count(frames, seconds, fps, r_t, candidates[0])
     mode = next((m for m in candidates if m.frames == count), next(m for m in candidates if m.frames is None))
+    _note_resized([(f"--image {image}", image_frames)] * (image_frames is not None)
+                  + [(f"--video {v}", f) for v, (f, _) in zip(videos, inputs, strict=True)], height, width)
 
     settings = dict(negative_prompt=negative_prompt, height=height, width=width, num_inference_steps=steps,
                     guidance_scale=guidance, generator=seed)
+    scale = cfg.sample.guidance if guidance is None else guidance
     try:
+        # a loop without an input makes its frame from the prompt first: one image, a small fraction of the work
         if mode.name == "loop" and image_frames is None:
             image_frames = to_uint8(pipe(prompt, mode="text-to-image", num_frames=1, **settings).frames[0][0])
         media = ([image_frames] if image_frames is not None else []) + [frames_ for frames_, _ in inputs]
         plan = pipe.plan_for(mode.name, media, count, height, width, strength)
     except ValueError as e:
         fail(str(e))
+    target = _output_file(out, plan.output_length)
+    _check_memory(pipe, plan, height, width, scale, device)
     label = mode.name if strength is None else f"{mode.name} (strength {strength:g})"
     console.print(f"[bold]{label}[/]: {plan.num_frames} frames {width}x{height} at {fps:g} fps from {model_dir}")
     try:
         result = pipe(prompt, fps=fps, plan=plan, **settings)
     except ValueError as e:
         fail(str(e))
+    except (torch.OutOfMemoryError, MemoryError):
+        fail(f"ran out of memory making {plan.output_length} frames at {width}x{height}; use fewer frames, a smaller "
+             "--size or a shorter --window")
     frames_out = to_uint8(result.frames[0])  # the whole output: the inputs kept by the mode and the new frames
-    _write(frames_out, fps, out, gif, sheet)
+    _write(frames_out, fps, target, gif, sheet)
     console.print(f"seed {result.seed}, {result.steps} steps, guidance {result.guidance_scale:g}, "
                   f"shift {result.shift:.2f}: {len(frames_out)} frames")
 
 
-def _write(frames: np.ndarray, fps: float, out: Path, gif: bool, sheet: bool) -> None:
-    """mp4 (H.264, yuv420p: plays in browsers) or PNG for a single frame, plus GIF and sheet on request."""
-    if len(frames) == 1:
-        png = out if out.suffix.lower() == ".png" else out.with_suffix(".png")
-        video_io.write_image(png, frames[0])
-        console.print(f"wrote {png}")
+def _write(frames: np.ndarray, fps: float, target: Path, gif: bool, sheet: bool) -> None:
+    """The file --out asked for (mp4: H.264 yuv420p, plays in browsers; GIF; PNG for one frame), plus a GIF
+    beside an mp4 and a contact sheet on request. Each is written under a temporary name and renamed."""
+    suffix = target.suffix.lower()
+    if suffix == ".gif":
+        video_io.write_gif(target, frames, fps, max_side=0)  # the video at its own size (the --gif extra is enlarged)
+    elif suffix == ".mp4":
+        video_io.write_video(target, frames, fps, pix_fmt="yuv420p")
     else:
-        mp4 = out if out.suffix.lower() == ".mp4" else out.with_suffix(".mp4")
-        video_io.write_video(mp4, frames, fps, pix_fmt="yuv420p")
-        console.print(f"wrote {mp4}")
-        if gif:
-            console.print(f"wrote {video_io.write_gif(mp4.with_suffix('.gif'), frames, fps)}")
+        video_io.write_image(target, frames[0])
+    console.print(f"wrote {target}")
+    if gif and suffix == ".mp4":
+        console.print(f"wrote {video_io.write_gif(target.with_suffix('.gif'), frames, fps)}")
     if sheet:
-        path = out.with_name(out.stem + "_sheet.png")
+        path = target.with_name(target.stem + "_sheet.png")
         console.print(f"wrote {video_io.write_image(path, video_io.contact_sheet(frames))}")

@@ -7,6 +7,10 @@ model side uses float tensors in [-1, 1] (see `to_tensor` / `to_frames`).
 from __future__ import annotations
 
 import math
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import av
@@ -22,6 +26,22 @@ class MediaError(ValueError):
     """A media file that is missing, unreadable or of an unknown kind."""
 
 
+@contextmanager
+def written_in_place(path: Path) -> Iterator[Path]:
+    """Yield a temporary name beside `path` for a writer; rename it onto `path` when the writer is done, delete
+    it when it fails. A crash or a full disk never leaves a half-written file under the asked-for name. The
+    temporary name keeps the suffix, which PyAV and Pillow read the format from."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_video(
     path: str | Path, frames: np.ndarray, fps: float, codec: str = "libx264", crf: int = 12, pix_fmt: str = "yuv444p",
     rotation: int = 0,
@@ -34,10 +54,11 @@ def write_video(
     phones write it: players turn the stored frames by it to show them.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"write_video wants uint8 frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
     t, h, w, _ = frames.shape
     subsampled = pix_fmt.startswith("yuv420") or codec != "libx264"
     pad_h, pad_w = (h % 2, w % 2) if subsampled else (0, 0)
@@ -45,7 +66,7 @@ def write_video(
         # (T, H, W, 3) -> (T, H + pad_h, W + pad_w, 3)
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     rate = _fps_fraction(fps)
-    with av.open(str(path), mode="w") as container:
+    with written_in_place(path) as tmp, av.open(str(tmp), mode="w") as container:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = pix_fmt if codec == "libx264" else "yuv420p"
@@ -53,6 +74,11 @@ def write_video(
             stream.set_display_rotation(rotation)
         if codec == "libx264":
             stream.options = {"crf": str(crf), "preset": "medium"}
+        # One encoder thread, so the same frames always give the same bytes. x264's default ("auto", 1.5 x the
+        # CPUs this process may use) makes the file depend on the machine, and with many frame threads on small
+        # frames it is not even repeatable run to run (8+ threads on 80x48: about 1 file in 3 differed, more
+        # with more cores; 1 thread: 0 in 100). These videos are small: one thread encodes them in milliseconds.
+        stream.codec_context.thread_count = 1
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
@@ -109,18 +135,18 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def write_image(path: str | Path, frame: np.ndarray) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(frame, dtype=np.uint8)).save(path)
+    with written_in_place(path) as tmp:
+        Image.fromarray(np.asarray(frame, dtype=np.uint8)).save(tmp)
     return path
 
 
 def write_gif(path: str | Path, frames: np.ndarray, fps: float, max_side: int = 256) -> Path:
     """A looping GIF beside the mp4, upscaled (nearest) so tiny videos are visible."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     images = [_upscale(Image.fromarray(f), max_side) for f in frames]
     duration_ms = int(round(1000 / max(fps, 1e-3)))
-    images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
+    with written_in_place(path) as tmp:
+        images[0].save(tmp, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
     return path
 
 

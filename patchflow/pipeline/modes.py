@@ -40,6 +40,12 @@ class Plan:
         """True when the output is the generated frames as they are (nothing kept from the inputs)."""
         return self.before is None and self.after is None and self.keep == slice(None)
 
+    @property
+    def output_length(self) -> int:
+        """Frames in the assembled output (known before sampling: memory and the output file depend on it)."""
+        kept = len(range(self.num_frames)[self.keep])
+        return sum(len(p) for p in (self.before, self.after) if p is not None) + kept
+
     def assemble(self, generated: np.ndarray) -> np.ndarray:
         parts = [p for p in (self.before, generated[self.keep], self.after) if p is not None and len(p)]
         return np.concatenate(parts)

@@ -1,7 +1,8 @@
-"""What the Pipeline hands back, the seed it used, and its progress bar."""
+"""What the Pipeline hands back, the seed it used, and its progress (a bar, or plain lines when piped)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,20 +33,38 @@ class PipelineOutput:
 
 
 class StepBar:
-    """Rich progress over denoising steps; a context manager that yields `advance()`."""
+    """Progress over denoising steps; a context manager that yields `advance()`.
 
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled, self.bar = total, enabled, None
+    On a terminal a rich bar. Piped (a log file, a CI job, `| tee`) rich shows nothing, so a long generation
+    would look hung: there it prints a plain line every tenth of the steps and at the last one instead.
+    """
+
+    def __init__(self, total: int, enabled: bool, label: str = "denoising"):
+        self.total, self.enabled, self.label, self.bar = total, enabled, label, None
 
     def __enter__(self):
         if not self.enabled or self.total == 0:
             return lambda: None
         console = Console(stderr=True)
-        self.bar = Progress(TextColumn("denoising"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=console, transient=True, disable=not console.is_terminal)
+        if not console.is_terminal:
+            return self._lines(console)
+        self.bar = Progress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=console, transient=True)
         self.bar.start()
         task = self.bar.add_task("steps", total=self.total)
         return lambda: self.bar.advance(task)
+
+    def _lines(self, console: Console):
+        every, start, done = max(1, self.total // 10), time.perf_counter(), 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            if done % every == 0 or done == self.total:
+                console.print(f"{self.label}: step {done}/{self.total}, {time.perf_counter() - start:.1f} s",
+                              markup=False, highlight=False, soft_wrap=True)
+
+        return advance
 
     def __exit__(self, *exc):
         if self.bar is not None:

@@ -15,14 +15,13 @@ the window.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from patchflow.config import Config, from_dict, load
+from patchflow.config import Config
 from patchflow.data import video_io
 from patchflow.diffusion import frame_conditions as fc
 from patchflow.diffusion.conditioning import tokens_t
@@ -48,19 +47,28 @@ class Pipeline:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> Pipeline:
-        """Load a model folder (diffusers layout, docs/interfaces.md). Nothing is downloaded."""
+        """Load a model folder (diffusers layout, docs/interfaces.md). Nothing is downloaded.
+
+        A missing or damaged file (cut-short weights, broken JSON, a missing subfolder) raises
+        `ModelFolderError` naming the file, before any weight is loaded where it can be seen from the layout.
+        """
+        from patchflow.model_folder_errors import MissingModelFile, config_from, read_config, read_json
         from patchflow.models.dit import DiT
         from patchflow.models.vae import load_vae
         from patchflow.text import TextEncoder
 
         path = Path(path)
+        if not path.is_dir():
+            raise MissingModelFile(f"model folder {path} does not exist")
         if not (path / "model_index.json").is_file():
-            raise FileNotFoundError(f"{path} is not a patchflow model folder (no model_index.json)")
-        cfg = load(path / "config.json")
+            raise MissingModelFile(f"{path} is not a patchflow model folder (no model_index.json)")
+        read_json(path / "model_index.json", "the folder's list of components")
+        cfg = read_config(path / "config.json", Config)
         text_json = path / "text_encoder" / "config.json"
         if text_json.is_file():
             # the folder's text encoder entry wins (it may point at another local encoder folder)
-            cfg.text = from_dict(type(cfg.text), {**asdict(cfg.text), **json.loads(text_json.read_text())})
+            text = read_json(text_json, "the text encoder's settings")
+            cfg.text = config_from(type(cfg.text), {**asdict(cfg.text), **text}, text_json)
         vae = load_vae(path).eval()
         transformer = DiT.from_pretrained(path / "transformer").eval()
         text_encoder = TextEncoder(cfg.text, device="cpu")
@@ -176,7 +184,7 @@ class Pipeline:
         extension, connect and video loops; unused by video-to-video); with `plan=` the plan's count is used.
         """
         sample = self.config.sample
-        steps = num_inference_steps or sample.steps
+        steps = sample.steps if num_inference_steps is None else num_inference_steps  # 0 is an error, not "default"
         scale = sample.guidance if guidance_scale is None else guidance_scale
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         negative = negative_prompt or ""
@@ -184,6 +192,11 @@ class Pipeline:
 
         # 1. check inputs and make the plan: the frames to generate, their conditions, how the output is joined
         self.check_size(height, width)
+        if steps < 1:
+            raise ValueError(f"num_inference_steps must be at least 1, got {steps}")
+        if sample.window_latent_frames == 1 or sample.window_latent_frames < 0:
+            raise ValueError(f"sample.window_latent_frames must be 0 (no windows) or at least 2 (a latent frame of "
+                             f"context and a new one), got {sample.window_latent_frames}")
         if output_type not in ("np", "pt", "pil", "latent"):
             raise ValueError(f"output_type must be np, pt, pil or latent, got {output_type!r}")
         plan = self._plan(plan, mode, media, num_frames, height, width, image, last_image, video, strength,
@@ -199,7 +212,7 @@ class Pipeline:
 
         window = sample.window_latent_frames
         args = dict(text=text, uncond=uncond, scale=scale, steps=steps, generator=generator,
-                    height=height, width=width, callback=callback_on_step_end)
+                    height=height, width=width, callback=callback_on_step_end, label="denoising")
         if window and fc.latent_frames(plan.num_frames, self.temporal_factor) > window and output_type != "latent":
             if plan.init is not None:
                 raise ValueError("video-to-video is limited to sample.window_latent_frames latent frames")
@@ -247,7 +260,7 @@ class Pipeline:
 
         # 5. denoise
         model_fn = cfg_model_fn(self._denoiser, args["scale"], args["text"], args["uncond"])
-        with StepBar(len(ts) - 1, self.progress) as advance:
+        with StepBar(len(ts) - 1, self.progress, args["label"]) as advance:
             def on_step(info):
                 advance()
                 if args["callback"] is not None:
@@ -269,14 +282,16 @@ class Pipeline:
         for c in plan.conditions:
             if c.frame_index < 0 or c.frame_index >= first:
                 raise ValueError("with sliding windows only conditions inside the first window are supported")
-        z, shift = self._generate(Plan(first, plan.conditions), 1, None, args)
+        per_window = r * (window - context_latents)
+        windows = 1 + -(-max(0, plan.num_frames - first) // per_window)  # ceil: the later windows' new frames
+        z, shift = self._generate(Plan(first, plan.conditions), 1, None, {**args, "label": f"window 1/{windows}"})
         parts = [self._decode_frames(z)]  # uint8 (T, H, W, 3) per window: memory follows the window
         made = first
         while made < plan.num_frames:
-            new = min(plan.num_frames - made, r * (window - context_latents))
+            new = min(plan.num_frames - made, per_window)
             video = np.concatenate(parts)[-(1 + r * (context_latents - 1)):]
             extension = modes.extend_forward(video, new, r, context_latents)
-            z, _ = self._generate(extension, 1, None, args)
+            z, _ = self._generate(extension, 1, None, {**args, "label": f"window {len(parts) + 1}/{windows}"})
             parts.append(self._decode_frames(z)[extension.keep])
             made += new
         return np.concatenate(parts)[None], shift  # (1, F, H, W, 3) uint8

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from patchflow.config import DiTConfig, from_dict
+from patchflow.config import DiTConfig
 from patchflow.models.dit.attention import bind
 from patchflow.models.dit.embeddings import (
     TimestepEmbedder,
@@ -237,13 +237,17 @@ class DiT(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> DiT:
-        from safetensors.torch import load_file
+        """A DiT folder (config.json + weights); a missing or damaged file raises ModelFolderError naming it."""
+        from patchflow.model_folder_errors import ModelFolderError, load_weights, read_config, require
 
         d = Path(directory)
-        if not (d / CONFIG_NAME).is_file() or not (d / WEIGHTS_NAME).is_file():
-            raise FileNotFoundError(f"{d} holds no DiT: expected {CONFIG_NAME} and {WEIGHTS_NAME}")
-        meta = json.loads((d / CONFIG_NAME).read_text())
-        cfg = from_dict(DiTConfig, {k: v for k, v in meta.items() if not k.startswith("_")})
-        model = cls(cfg)
-        model.load_state_dict(load_file(str(d / WEIGHTS_NAME), device=str(device)), strict=True)
+        require(d / CONFIG_NAME, "the DiT's settings")
+        require(d / WEIGHTS_NAME, "the DiT's weights")
+        try:
+            model = cls(read_config(d / CONFIG_NAME, DiTConfig, drop_private=True))
+        except ModelFolderError:
+            raise
+        except ValueError as e:  # settings that no DiT can have (width not divisible by heads, ...)
+            raise ModelFolderError(f"{d / CONFIG_NAME}: {e}") from None
+        load_weights(model, d / WEIGHTS_NAME, device)
         return model.to(device)

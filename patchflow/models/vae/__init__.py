@@ -2,35 +2,53 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from patchflow.config import VAEConfig
-from patchflow.models.vae.autoencoder import CONFIG_NAME, CausalVAE
+from patchflow.model_folder_errors import (
+    FIX,
+    MissingModelFile,
+    ModelFolderError,
+    check_weights,
+    config_from,
+    read_json,
+    require,
+)
+from patchflow.models.vae.autoencoder import CONFIG_NAME, WEIGHTS_NAME, CausalVAE
 from patchflow.models.vae.causal_conv import CausalConv3d, StreamCache
 
 __all__ = ["CausalVAE", "CausalConv3d", "StreamCache", "build_vae", "load_vae", "vae_folder"]
 
 
 def vae_folder(path: str | Path) -> Path:
-    """The VAE folder inside `path`: itself, or its `vae/` for a whole model folder."""
+    """The VAE folder inside `path`: its `vae/` for a whole model folder (one with model_index.json), else
+    itself. A missing file raises MissingModelFile (a FileNotFoundError) naming it."""
     path = Path(path)
-    if (path / "vae" / CONFIG_NAME).exists():
+    if (path / "model_index.json").is_file() or (path / "vae").is_dir():
+        require(path / "vae" / CONFIG_NAME, "the VAE's settings")
         return path / "vae"
-    if (path / CONFIG_NAME).exists():
+    if (path / CONFIG_NAME).is_file():
         return path
-    raise FileNotFoundError(f"{path} holds no VAE: expected {CONFIG_NAME} there or in its vae/ subfolder")
+    raise MissingModelFile(f"{path} holds no VAE: expected {CONFIG_NAME} there or in its vae/ subfolder")
 
 
 def load_vae(path: str | Path, device: str = "cpu"):
-    """Our CausalVAE, or a diffusers video VAE folder (by config.json's `_class_name`), same contract."""
+    """Our CausalVAE, or a diffusers video VAE folder (by config.json's `_class_name`), same contract.
+
+    A missing or damaged file raises ModelFolderError naming it (checked before any weight is read)."""
     folder = vae_folder(path)
-    config = json.loads((folder / CONFIG_NAME).read_text())
+    config = read_json(folder / CONFIG_NAME, "the VAE's settings")
     if "_class_name" in config:
         from patchflow.models.vae.diffusers_adapter import DiffusersVAE
 
         return DiffusersVAE.from_pretrained(folder, device=device)
-    return CausalVAE.from_pretrained(folder, device=device)
+    config_from(VAEConfig, config, folder / CONFIG_NAME)
+    check_weights(folder / WEIGHTS_NAME)
+    try:
+        return CausalVAE.from_pretrained(folder, device=device)
+    except (RuntimeError, ValueError) as e:  # weights of another VAE, or settings no VAE can have
+        first = str(e).strip().splitlines()[0]
+        raise ModelFolderError(f"{folder} does not load: {first[:300]}; {FIX}") from None
 
 
 def build_vae(cfg: VAEConfig, device: str = "cpu"):
