@@ -292,6 +292,11 @@ def command(
         fail(str(e))
     target = _output_file(out, plan.output_length)
     _check_memory(pipe, plan, height, width, scale, device)
+    if not cfg.data.manifest:  # a model trained on the built-in world: say which words it has never seen
+        from patchflow.world.parser import prompt_notices
+
+        for notice in prompt_notices(prompt):
+            console.print(f"[yellow]notice:[/] {notice}")
     label = mode.name if strength is None else f"{mode.name} (strength {strength:g})"
     console.print(f"[bold]{label}[/]: {plan.num_frames} frames {width}x{height} at {fps:g} fps from {model_dir}")
     try:

@@ -256,3 +256,14 @@ def test_a_writer_that_fails_leaves_the_old_file_and_no_half_written_one(monkeyp
     with pytest.raises(OSError, match="disk full"):
         video_io.write_video(tmp_path / "new.mp4", frames, 8)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.mp4"]
+
+
+def test_words_outside_the_world_get_a_notice(loaded, tmp_path):
+    """A world model asked for a colour it never saw says so (and still generates); a world prompt stays quiet."""
+    result = runner.invoke(app, ["generate", "--prompt", "a purple ball on a white background", "--steps", "2",
+                                 "--frames", "1", "--size", "32x32", "--out", str(tmp_path / "x.png")])
+    assert result.exit_code == 0, result.output
+    text = flat(result.output)
+    assert "notice:" in text and "purple" in text and "white" in text
+    quiet = run("--frames", 1, "--size", "32x32", "--out", tmp_path / "y.png")
+    assert quiet.exit_code == 0 and "notice:" not in flat(quiet.output)
