@@ -28,7 +28,7 @@ bench: venv
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/world.py
 
 lint: venv
-	$(BIN)/ruff check patchflow recipes tests bench
+	$(BIN)/ruff check patchflow tests bench
 
 # The bundled model, in stages that each leave a file behind, so an interrupted `make world-model`
 # picks up at the first unfinished stage: VAE, latent cache, DiT, then bench and copy into models/.

@@ -56,10 +56,10 @@ from patchflow.diffusion.flow_loss import rectified_flow_loss  # noqa: E402
 from patchflow.models.dit import PRESETS, DiT  # noqa: E402
 from patchflow.models.dit.embeddings import patch_grid  # noqa: E402
 from patchflow.parallel.parallelize import apply_compile  # noqa: E402
+from patchflow.recipes import get_recipe  # noqa: E402
 from patchflow.train.ema import EMA  # noqa: E402
 from patchflow.train.optim import build_optimizer  # noqa: E402
 from patchflow.train.trainer import autocast_for  # noqa: E402
-from recipes import get_recipe  # noqa: E402
 
 MODES = ("fp32-eager", "bf16-eager", "fp32-compile", "bf16-compile")
 console = Console(stderr=True)

@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from patchflow.models.vae import CausalVAE  # noqa: E402
-from recipes import get_recipe  # noqa: E402
+from patchflow.recipes import get_recipe  # noqa: E402
 
 
 def rss_mib() -> float:

@@ -19,7 +19,7 @@ from dataclasses import replace
 import torch
 
 from patchflow.models.vae import CausalVAE, load_vae
-from recipes import get_recipe
+from patchflow.recipes import get_recipe
 
 
 def _second_best(times: list[float]) -> float:

@@ -24,12 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.progress import track  # noqa: E402
 
+from patchflow.recipes import get_recipe  # noqa: E402
 from patchflow.world.captions import make_caption, make_prompt  # noqa: E402
 from patchflow.world.make import draw_scene, parse_size, render_truthful  # noqa: E402
 from patchflow.world.oracle import facts_of, score  # noqa: E402
 from patchflow.world.render import render_scene  # noqa: E402
 from patchflow.world.truthful import KINDS  # noqa: E402
-from recipes import get_recipe  # noqa: E402
 
 
 def first_seed(rng: random.Random) -> int:

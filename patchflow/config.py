@@ -1,6 +1,6 @@
 """One config schema: typed dataclasses, strict dotted overrides, JSON round trip.
 
-A recipe (recipes/*.py) is a function that returns a full `Config`. The command
+A recipe (patchflow/recipes/*.py) is a function that returns a full `Config`. The command
 line takes `--recipe NAME` and `--set key.sub=value` overrides; an unknown key
 or a value of the wrong type is an error that names the key. There are no
 hidden defaults: every field a run uses is printed at its start.
@@ -352,8 +352,27 @@ def apply_overrides(cfg: Any, assignments: list[str] | None) -> Any:
     return cfg
 
 
-def resolve(recipe: str, overrides: list[str] | None = None) -> Config:
-    """Recipe by name, then overrides: the config a run uses."""
-    from recipes import get_recipe
+# all-MiniLM-L6-v2, the default text encoder (patchflow/text/encoder.py): its token width
+DEFAULT_TEXT_WIDTH = 384
 
-    return apply_overrides(get_recipe(recipe), overrides)
+
+def text_width(text: TextConfig) -> int | None:
+    """The text encoder's token width when it is known without loading it, else None (checked at model build)."""
+    if not text.encoder:
+        return DEFAULT_TEXT_WIDTH
+    config_file = Path(text.encoder) / "config.json"
+    if not config_file.is_file():
+        return None
+    saved = json.loads(config_file.read_text())
+    return int(saved["hidden_size"]) if "hidden_size" in saved else None
+
+
+def check_config(cfg: Config) -> None:
+    """Checks that span sections, run once when a config is built (patchflow.recipes.resolve)."""
+    if cfg.dit.in_channels != cfg.vae.latent_channels:
+        raise ConfigError(f"dit.in_channels={cfg.dit.in_channels} must equal vae.latent_channels="
+                          f"{cfg.vae.latent_channels} (the DiT reads the VAE's latents); set both to the same value")
+    width = text_width(cfg.text)
+    if width is not None and cfg.dit.text_dim != width:
+        raise ConfigError(f"dit.text_dim={cfg.dit.text_dim} must equal the text encoder's width {width} "
+                          f"(text.encoder={cfg.text.encoder or 'the default MiniLM'!r}); set dit.text_dim={width}")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from patchflow.data import video_io
+from patchflow import media as video_io
 from patchflow.pipeline.modes import MODES
 from patchflow.world import complete, parse_caption, render_scene
 from patchflow.world.oracle import score
@@ -31,7 +31,7 @@ FPS = 8
 
 
 @dataclass(frozen=True)
-class Media:
+class WorldInput:
     """An input rendered by the world: `caption` at the item's size; frames 1 = an image (PNG)."""
 
     caption: str
@@ -47,24 +47,24 @@ class Item:
     prompt: str
     size: str = "64x64"
     frames: int = 17
-    inputs: tuple[Media, ...] = ()
+    inputs: tuple[WorldInput, ...] = ()
     strength: float | None = None
 
 
-BLUE_BOX = Media("A blue box moves to the right. The background is black.", 17)
+BLUE_BOX = WorldInput("A blue box moves to the right. The background is black.", 17)
 ITEMS = [
     Item("t2v", "text-to-video", "A red ball moves to the right. The background is navy."),
     Item("t2i", "text-to-image", "A large yellow square on black.", frames=1),
     Item("i2v", "image-to-video", "A red ball falls and bounces. The background is navy.",
-         inputs=(Media("A red ball on navy."),)),
+         inputs=(WorldInput("A red ball on navy."),)),
     Item("extend_forward", "extend forward", BLUE_BOX.caption, "80x48", 16, (BLUE_BOX,)),
     Item("extend_backward", "extend backward", BLUE_BOX.caption, "80x48", 9, (BLUE_BOX,)),
     Item("loop", "loop", "A green triangle bounces around. The background is gray.",
-         inputs=(Media("A green triangle on gray."),)),
+         inputs=(WorldInput("A green triangle on gray."),)),
     Item("v2v", "video-to-video", "A yellow ball moves to the right. The background is navy.",
-         inputs=(Media("A red ball moves to the right. The background is navy.", 17),), strength=0.6),
+         inputs=(WorldInput("A red ball moves to the right. The background is navy.", 17),), strength=0.6),
     Item("connect", "connect", "A small cyan ball moves to the right on black.", "80x48", 8,
-         (Media("A small cyan ball moves to the right on black.", 9), Media("A magenta ball moves down on black.", 9))),
+         (WorldInput("A small cyan ball moves to the right on black.", 9), WorldInput("A magenta ball moves down on black.", 9))),
 ]
 
 
@@ -129,7 +129,7 @@ def generate(pipe, item: Item, out: Path, steps: int | None, seed: int, model: P
     return Result(item, output.name, len(frames), 0.0, cmd, [f.name for f in files], oracle)
 
 
-def write_input(media: Media, stem: Path, width: int, height: int, seed: int) -> Path:
+def write_input(media: WorldInput, stem: Path, width: int, height: int, seed: int) -> Path:
     """Render a caption with the world simulator and write it as a PNG (one frame) or an mp4."""
     spec = complete(parse_caption(media.caption), seed=seed)
     frames, _truth = render_scene(spec, width, height, media.frames, FPS, seed=seed)

@@ -17,12 +17,12 @@ def fit_debug_vae(steps: int = 120, images: int = 8, clips: int = 2, size: int =
     Downstream tests (trainer, pipeline, demo) need a VAE whose latents and pixels mean something: a random
     decoder paints high-frequency noise that no codec or frame-condition check can be judged on.
     """
-    from patchflow.data.video_io import to_tensor
+    from patchflow.media import to_tensor
     from patchflow.models.vae import CausalVAE
+    from patchflow.recipes import get_recipe
     from patchflow.train.optim import build_optimizer
     from patchflow.world.render import render_scene
     from patchflow.world.scene import sample_scene
-    from recipes import get_recipe
 
     torch.manual_seed(seed)
     vae = CausalVAE(get_recipe("debug").vae)

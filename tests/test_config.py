@@ -2,8 +2,8 @@ import dataclasses
 
 import pytest
 
-from patchflow.config import Config, ConfigError, apply_override, from_json, resolve, to_json
-from recipes import available, get_recipe
+from patchflow.config import Config, ConfigError, apply_override, from_json, to_json
+from patchflow.recipes import available, get_recipe, resolve
 
 
 def test_every_recipe_round_trips_through_json():
@@ -50,3 +50,22 @@ def test_unknown_key_in_json_is_an_error():
 
     with pytest.raises(ConfigError, match="train.stepz"):
         from_json(json.dumps(d))
+
+
+@pytest.mark.parametrize(("overrides", "keys"), [
+    (["vae.latent_channels=8"], ("dit.in_channels=4", "vae.latent_channels=8")),
+    (["dit.text_dim=32"], ("dit.text_dim=32", "text.encoder")),
+])
+def test_sections_that_must_agree_are_checked_when_the_config_is_built(overrides, keys):
+    with pytest.raises(ConfigError) as e:
+        resolve("debug", overrides)
+    assert all(key in str(e.value) for key in keys), str(e.value)
+    resolve("debug", [*overrides, "dit.in_channels=8"] if "vae" in overrides[0] else ["dit.text_dim=384"])
+
+
+def test_recipes_take_the_dit_sizes_from_their_preset():
+    from patchflow.models.dit import PRESETS
+
+    for name in available():
+        dit = get_recipe(name).dit
+        assert {k: getattr(dit, k) for k in PRESETS[dit.preset]} == PRESETS[dit.preset]

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from patchflow import demo
 from patchflow.cli import app
-from patchflow.data.video_io import read_image, read_video
+from patchflow.media import read_image, read_video
 
 runner = CliRunner()
 MODES = {"text-to-video", "text-to-image", "image-to-video", "extend forward", "extend backward", "loop",
@@ -39,8 +39,8 @@ def model_dir(tmp_path_factory):
     from patchflow.models.dit import DiT
     from patchflow.models.vae import CausalVAE
     from patchflow.pipeline import Pipeline
+    from patchflow.recipes import get_recipe
     from patchflow.text import TextEncoder
-    from recipes import get_recipe
 
     torch.manual_seed(0)
     cfg = get_recipe("debug")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from patchflow.config import Config, ConfigError, resolve, to_json
+from patchflow.config import Config, ConfigError, to_json
+from patchflow.recipes import resolve
 
 console = Console(stderr=True)
 
-RecipeOpt = typer.Option("debug", "--recipe", help="recipe name (a function in recipes/)")
-SetOpt = typer.Option(None, "--set", help="dotted override, e.g. --set model.depth=8 (repeatable)")
+RecipeOpt = typer.Option("debug", "--recipe", help="recipe name (a function in patchflow/recipes/)")
+SetOpt = typer.Option(None, "--set", help="dotted override, e.g. --set dit.depth=8 (repeatable)")
 
 
 def load_config(recipe: str, overrides: list[str] | None, show: bool = True) -> Config:

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 import typer
 
+from patchflow import media as video_io
 from patchflow.commands.common import console, fail
-from patchflow.data import video_io
-from patchflow.data.video_io import MediaError
+from patchflow.media import MediaError
 from patchflow.model_folder_errors import ModelFolderError
 from patchflow.pipeline import MODES, Mode, Pipeline, Plan, memory, to_uint8
 

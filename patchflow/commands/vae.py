@@ -65,7 +65,8 @@ def reconstruct_command(
 
     import numpy as np
 
-    from patchflow.data.video_io import (
+    from patchflow.eval.vae_reconstruct import reconstruct
+    from patchflow.media import (
         IMAGE_EXTS,
         MediaError,
         contact_sheet,
@@ -73,7 +74,6 @@ def reconstruct_command(
         write_image,
         write_video,
     )
-    from patchflow.eval.vae_reconstruct import reconstruct
     from patchflow.models.vae import load_vae
 
     try:

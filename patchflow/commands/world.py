@@ -59,7 +59,7 @@ def render(
 ) -> None:
     """Render one scene from a caption; unsaid facts are drawn from the seed."""
     from patchflow.commands.common import console
-    from patchflow.data.video_io import write_gif, write_image, write_video
+    from patchflow.media import write_gif, write_image, write_video
     from patchflow.world import complete, make_caption, render_scene
     from patchflow.world.make import parse_size
     from patchflow.world.parser import CaptionParseError, parse_caption_with_notices
@@ -100,7 +100,7 @@ def score(
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Check a video against a caption with the world's oracle: one line per stated fact."""
-    from patchflow.data.video_io import MediaError
+    from patchflow.media import MediaError
     from patchflow.world.parser import CaptionParseError
 
     try:

@@ -17,7 +17,7 @@ import torch
 from patchflow.data.buckets import Bucket
 from patchflow.data.decode import decode_clip
 from patchflow.data.sampler import BatchPlan
-from patchflow.data.video_io import MediaError
+from patchflow.media import MediaError
 
 # Tries per batch slot before giving up on a bucket whose every file fails: a bound, not a policy
 # (the skip fraction normally stops the run long before).

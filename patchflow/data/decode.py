@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from patchflow.data import video_io
+from patchflow import media as video_io
 from patchflow.data.probe import is_image
-from patchflow.data.video_io import MediaError
+from patchflow.media import MediaError
 
 # A container's frame count can be one or two more than the decoder delivers (edit lists, a
 # dropped last frame); a clip that ends that close to the end repeats its last frame instead of failing.

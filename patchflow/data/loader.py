@@ -28,7 +28,7 @@ from patchflow.data.sampler import (
     MixedSampler,
     distributed_rank_and_size,
 )
-from patchflow.data.video_io import MediaError
+from patchflow.media import MediaError
 
 log = logging.getLogger("patchflow.data")
 

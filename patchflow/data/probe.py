@@ -14,9 +14,9 @@ from pathlib import Path
 import av
 from PIL import Image, ImageOps
 
-from patchflow.data.video_io import IMAGE_EXTS, MediaError
+from patchflow.media import IMAGE_EXTS, MediaError
 
-# Extensions a scan picks up (video_io reads a few more; a scan keeps to the common ones).
+# Extensions a scan picks up (patchflow.media reads a few more; a scan keeps to the common ones).
 SCAN_VIDEO_EXTS = {".mp4", ".mov", ".webm", ".mkv"}
 SCAN_IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 

@@ -38,11 +38,9 @@ def distributed_rank_and_size(rank: int | None, world_size: int | None) -> tuple
     """Given values win; else torch.distributed's when it is initialised; else a single process."""
     if rank is not None and world_size is not None:
         return rank, world_size
-    import torch.distributed as dist
+    from patchflow.parallel import mesh  # the one place that talks to torch.distributed
 
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+    return mesh.rank(), mesh.world_size()
 
 
 class BucketBatchSampler:

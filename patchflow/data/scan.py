@@ -23,7 +23,7 @@ from patchflow.data.manifest import (
 )
 from patchflow.data.probe import SCAN_IMAGE_EXTS, SCAN_VIDEO_EXTS, probe
 from patchflow.data.stats import stats_png_path
-from patchflow.data.video_io import MediaError
+from patchflow.media import MediaError
 
 
 @dataclass

@@ -100,8 +100,32 @@ def tokens_t(t: torch.Tensor, frame_mask: torch.Tensor, grid: tuple[int, int, in
     return token_t[:, :, None].expand(B, Tg, Hg * Wg).reshape(B, Tg * Hg * Wg)  # (B, Tg, Hg*Wg) -> (B, N)
 
 
-def drop_text(texts: list[str], p: float, generator: torch.Generator | None = None) -> list[str]:
-    """Replace each prompt by "" with probability p (flow.text_dropout): trains the unconditional branch
-    that classifier-free guidance needs."""
-    keep = torch.rand(len(texts), generator=generator) >= p
-    return [s if k else "" for s, k in zip(texts, keep.tolist(), strict=True)]
+def pad_text(emb: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut or right-pad (B, L, D) tokens and their (B, L) mask to `length` tokens (padding is masked out)."""
+    if emb.shape[1] >= length:
+        return emb[:, :length], mask[:, :length]
+    extra = length - emb.shape[1]
+    emb = torch.nn.functional.pad(emb, (0, 0, 0, extra))  # (B, L, D) -> (B, length, D)
+    mask = torch.nn.functional.pad(mask, (0, extra), value=False)  # (B, L) -> (B, length)
+    return emb, mask
+
+
+def drop_text(
+    text: torch.Tensor,
+    text_mask: torch.Tensor,
+    empty: tuple[torch.Tensor, torch.Tensor],
+    p: float,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each prompt of (B, L, D) tokens / (B, L) mask becomes the empty prompt's with probability p
+    (flow.text_dropout): trains the unconditional branch that classifier-free guidance needs.
+
+    empty: the embedding of "" as (1, L_e, D) tokens and (1, L_e) mask, cut or padded to L.
+    """
+    drop = (torch.rand(text.shape[0], generator=generator) < p).to(text.device)  # (B,) True = dropped
+    if not drop.any():
+        return text, text_mask
+    empty_text, empty_mask = pad_text(*empty, text.shape[1])  # (1, L, D), (1, L)
+    text = torch.where(drop[:, None, None], empty_text.to(text), text)
+    text_mask = torch.where(drop[:, None], empty_mask.to(text_mask), text_mask)
+    return text, text_mask

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from patchflow.data import video_io
+from patchflow import media as video_io
 
 Media = str | Path | np.ndarray | torch.Tensor
 

@@ -16,19 +16,10 @@ from collections.abc import Callable
 
 import torch
 
+from patchflow.diffusion.conditioning import pad_text
 from patchflow.diffusion.samplers import ModelFn
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def pad_text(emb: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad (B, L, D) tokens and their (B, L) mask to `length` with masked-out zeros."""
-    extra = length - emb.shape[1]
-    if extra <= 0:
-        return emb, mask
-    emb = torch.nn.functional.pad(emb, (0, 0, 0, extra))  # (B, L, D) -> (B, length, D)
-    mask = torch.nn.functional.pad(mask, (0, extra), value=False)  # (B, L) -> (B, length)
-    return emb, mask
 
 
 def cfg_model_fn(

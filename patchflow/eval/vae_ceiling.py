@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from patchflow.data.video_io import to_frames, to_tensor
 from patchflow.eval.world_bench import GenerateFn
 from patchflow.eval.world_prompts import BenchPrompt
+from patchflow.media import to_frames, to_tensor
 
 
 def check_fits(prompts: list[BenchPrompt], temporal_factor: int, spatial_factor: int) -> None:

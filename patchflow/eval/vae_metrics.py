@@ -66,7 +66,7 @@ def heldout_world_videos(cfg: Config, n: int, temporal_factor: int, spatial_fact
 
 def heldout_world_samples(cfg: Config, n: int, temporal_factor: int, spatial_factor: int) -> list[tuple]:
     """Held-out world videos with the facts of their scenes: [(video (C, T, H, W), SceneFacts)]."""
-    from patchflow.data.video_io import to_tensor
+    from patchflow.media import to_tensor
     from patchflow.world.make import parse_size
     from patchflow.world.oracle import facts_of
     from patchflow.world.render import render_scene
@@ -145,7 +145,7 @@ def evaluate_vae(vae, videos: list[torch.Tensor], chunk_frames: int | None = Non
 
 def _oracle_retained(video: torch.Tensor, recon: torch.Tensor, facts, fps: float) -> tuple[int, int]:
     """(facts passing on both input and reconstruction, facts passing on the input)."""
-    from patchflow.data.video_io import to_frames
+    from patchflow.media import to_frames
     from patchflow.world.oracle import score
 
     on_input = {f.name for f in score(to_frames(video), facts, fps).facts if f.passed}

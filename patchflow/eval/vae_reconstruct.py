@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from patchflow.data.video_io import to_frames, to_tensor
 from patchflow.eval.vae_metrics import psnr, ssim
+from patchflow.media import to_frames, to_tensor
 
 
 def padded_size(t: int, h: int, w: int, temporal_factor: int, spatial_factor: int) -> tuple[int, int, int]:

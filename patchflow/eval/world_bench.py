@@ -37,9 +37,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from patchflow.data.video_io import contact_sheet, write_image
 from patchflow.eval.intervals import rate_with_interval, wilson_interval
 from patchflow.eval.world_prompts import BENCH_VERSION, BenchPrompt, select, select_quick
+from patchflow.media import contact_sheet, write_image
 from patchflow.world.oracle import FactResult, observe, score_observation
 from patchflow.world.parser import parse_caption
 from patchflow.world.scene import SceneFacts

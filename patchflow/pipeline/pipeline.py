@@ -15,14 +15,13 @@ the window.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from patchflow import media as video_io
 from patchflow.config import Config
-from patchflow.data import video_io
 from patchflow.diffusion import frame_conditions as fc
 from patchflow.diffusion.conditioning import tokens_t
 from patchflow.diffusion.flow import shift_for_tokens
@@ -52,37 +51,23 @@ class Pipeline:
         A missing or damaged file (cut-short weights, broken JSON, a missing subfolder) raises
         `ModelFolderError` naming the file, before any weight is loaded where it can be seen from the layout.
         """
-        from patchflow.model_folder_errors import MissingModelFile, config_from, read_config, read_json
+        from patchflow.model_index import read_model_config
         from patchflow.models.dit import DiT
         from patchflow.models.vae import load_vae
         from patchflow.text import TextEncoder
 
         path = Path(path)
-        if not path.is_dir():
-            raise MissingModelFile(f"model folder {path} does not exist")
-        if not (path / "model_index.json").is_file():
-            raise MissingModelFile(f"{path} is not a patchflow model folder (no model_index.json)")
-        read_json(path / "model_index.json", "the folder's list of components")
-        cfg = read_config(path / "config.json", Config)
-        text_json = path / "text_encoder" / "config.json"
-        if text_json.is_file():
-            # the folder's text encoder entry wins (it may point at another local encoder folder)
-            text = read_json(text_json, "the text encoder's settings")
-            cfg.text = config_from(type(cfg.text), {**asdict(cfg.text), **text}, text_json)
+        cfg = read_model_config(path)
         vae = load_vae(path).eval()
         transformer = DiT.from_pretrained(path / "transformer").eval()
         text_encoder = TextEncoder(cfg.text, device="cpu")
         return cls(vae, transformer, text_encoder, cfg).to(device)
 
     def save_pretrained(self, path: str | Path) -> Path:
-        from patchflow.model_index import write_model_index
+        """Write the model folder (written beside and renamed into place: patchflow/model_index.py)."""
+        from patchflow.model_index import write_model_folder
 
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        write_model_index(path, self.config)
-        self.vae.save_pretrained(path / "vae")
-        self.transformer.save_pretrained(path / "transformer")
-        return path
+        return write_model_folder(path, self.config, self.transformer, self.vae)
 
     def to(self, device=None, dtype=None, *, vae=None, transformer=None, text_encoder=None) -> Pipeline:
         """Move components: `to("cuda")` moves all; `to(transformer="cuda")` keeps VAE and text on the CPU.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from patchflow.data import video_io
+from patchflow import media as video_io
 
 FORMATS = ("mp4", "gif", "png")
 

@@ -19,8 +19,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from patchflow import media as video_io
 from patchflow.config import ServeConfig
-from patchflow.data import video_io
 from patchflow.pipeline import MODES, Mode
 
 # name -> (JSON type, what it is): the form's text fields, also the request's OpenAPI schema

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from patchflow.data import video_io
+from patchflow import media as video_io
 from patchflow.diffusion.frame_conditions import latent_frames
 from patchflow.pipeline import Pipeline, to_uint8
 from patchflow.pipeline.modes import Plan

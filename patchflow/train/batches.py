@@ -14,14 +14,18 @@ import torch
 from patchflow.config import Config
 
 
-def data_rows(cfg: Config, data: str | None, is_main: bool) -> list[dict]:
-    """Manifest rows: `data`, else cfg.data.manifest, else the built-in world rendered into the cache."""
+def data_rows(cfg: Config, data: str | None = None, is_main: bool = True) -> list[dict]:
+    """Manifest rows: `data`, else cfg.data.manifest, else the built-in world rendered into the cache.
+
+    The one way both trainers find their rows. Under several processes only the main one renders
+    the world; the others wait at the barrier (a no-op in a single process) and then reuse it.
+    """
     from patchflow.data.manifest import read_manifest
     from patchflow.parallel.mesh import barrier
 
     manifest = data or cfg.data.manifest
     if not manifest:
-        from patchflow.data.world_source import ensure_world_manifest
+        from patchflow.world.source import ensure_world_manifest
 
         if is_main:  # render once, on one process; the others wait and then reuse it
             ensure_world_manifest(cfg)
@@ -42,16 +46,6 @@ def build_vae(cfg: Config, device: torch.device):
             torch.manual_seed(cfg.train.seed)
             vae = build_from_cfg(cfg.vae, device=str(device))
     return vae.eval().requires_grad_(False)
-
-
-def pad_text(emb: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut or zero-pad (B, L, D) / (B, L) text to `length` tokens (padding is masked out)."""
-    if emb.shape[1] >= length:
-        return emb[:, :length], mask[:, :length]
-    extra = length - emb.shape[1]
-    emb = torch.cat([emb, emb.new_zeros(emb.shape[0], extra, emb.shape[2])], dim=1)
-    mask = torch.cat([mask, mask.new_zeros(mask.shape[0], extra)], dim=1)
-    return emb, mask
 
 
 class OnTheFlyBatches:

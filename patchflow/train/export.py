@@ -1,30 +1,10 @@
-"""What a training run hands out: the model folder, and sample videos along the way."""
+"""What a training run hands out along the way: sample videos (the model folder: patchflow/model_index.py)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 from patchflow.config import Config
-from patchflow.model_index import write_model_index
-
-
-def write_model_folder(directory: str | Path, cfg: Config, transformer, vae) -> Path:
-    """The diffusers-layout folder (docs/interfaces.md), written beside and renamed into place."""
-    final = Path(directory)
-    tmp = final.with_name(f".tmp-{final.name}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    write_model_index(tmp, cfg)
-    vae.save_pretrained(tmp / "vae")
-    transformer.save_pretrained(tmp / "transformer")
-    if final.exists():
-        old = final.with_name(f".old-{final.name}")
-        os.replace(final, old)
-        shutil.rmtree(old)
-    os.replace(tmp, final)
-    return final
 
 
 def sample_videos(cfg: Config, transformer, vae, text_encoder, out_dir: Path, step: int, console) -> list[Path]:
@@ -34,7 +14,7 @@ def sample_videos(cfg: Config, transformer, vae, text_encoder, out_dir: Path, st
     except ImportError as e:
         console.print(f"[yellow]samples skipped at step {step}: the sampling pipeline is unavailable ({e})")
         return []
-    from patchflow.data.video_io import write_video
+    from patchflow.media import write_video
     from patchflow.pipeline import to_uint8
 
     if text_encoder is None:

@@ -30,7 +30,7 @@ import torch
 from rich.console import Console
 
 from patchflow.config import Config
-from patchflow.diffusion.conditioning import random_frame_mask
+from patchflow.diffusion.conditioning import drop_text, random_frame_mask
 from patchflow.diffusion.flow import sample_t
 from patchflow.diffusion.flow_loss import rectified_flow_loss
 from patchflow.parallel import mesh
@@ -42,7 +42,7 @@ from patchflow.parallel.parallelize import (
     optimizer_state_dict,
     parallelize,
 )
-from patchflow.train.batches import build_batches, pad_text
+from patchflow.train.batches import build_batches
 from patchflow.train.checkpoint import load_checkpoint, save_checkpoint
 from patchflow.train.ema import EMA
 from patchflow.train.logging import MetricsLogger, plot_loss, progress
@@ -161,20 +161,11 @@ class Trainer:
         grid = self.model.grid(x0.shape)
         t = sample_t(B, grid[0] * grid[1] * grid[2], self.cfg.flow, gen).to(self.device)  # (B,)
         frame_mask = random_frame_mask(B, T, self.cfg.flow.cond_mix, gen).to(self.device)  # (B, T') True = clean
-        text, text_mask = self.drop_text(batch["text"], batch["text_mask"], gen)
+        text, text_mask = drop_text(batch["text"], batch["text_mask"], self.batches.empty_text(),
+                                    self.cfg.flow.text_dropout, gen)
         eps = torch.randn(x0.shape, generator=noise_gen, device=self.device)
         return rectified_flow_loss(self.train_model, x0, eps, t, frame_mask, text, text_mask, grid,
                                    self.cfg.dit.patch_size[0], autocast_for(self.device, self.tc.precision))
-
-    def drop_text(self, text, text_mask, gen):
-        """Each prompt becomes "" with probability flow.text_dropout (the unconditional branch of guidance)."""
-        drop = (torch.rand(text.shape[0], generator=gen) < self.cfg.flow.text_dropout).to(self.device)
-        if not drop.any():
-            return text, text_mask
-        empty, empty_mask = pad_text(*self.batches.empty_text(), text.shape[1])  # (1, L, D), (1, L)
-        text = torch.where(drop[:, None, None], empty.to(text), text)
-        text_mask = torch.where(drop[:, None], empty_mask.to(text_mask), text_mask)
-        return text, text_mask
 
     def train_step(self) -> dict:
         accum = self.tc.grad_accum
@@ -341,7 +332,7 @@ class Trainer:
 
     def export(self) -> Path | None:
         """<out_dir>/model: the diffusers-layout folder with the EMA transformer."""
-        from patchflow.train.export import write_model_folder
+        from patchflow.model_index import write_model_folder
 
         model = self.ema_model()
         folder = None

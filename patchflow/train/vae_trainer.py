@@ -20,7 +20,7 @@ import torch
 from rich.console import Console
 
 from patchflow.config import Config
-from patchflow.data.video_io import contact_sheet, to_frames, write_image
+from patchflow.media import contact_sheet, to_frames, write_image
 from patchflow.models.vae import CausalVAE
 from patchflow.models.vae.losses import (
     PatchDiscriminator3D,
@@ -30,6 +30,7 @@ from patchflow.models.vae.losses import (
     hinge_d_loss,
     kl_loss,
 )
+from patchflow.train.batches import data_rows
 from patchflow.train.checkpoint import load_checkpoint, save_checkpoint
 from patchflow.train.ema import EMA
 from patchflow.train.logging import MetricsLogger, plot_loss, progress
@@ -61,18 +62,6 @@ def autocast(device: str, precision: str):
 def run_folder(cfg: Config) -> Path:
     """Where a VAE run keeps its checkpoints, metrics, sheets and config.json."""
     return Path(cfg.train.out_dir) / "vae_train"
-
-
-def training_rows(cfg: Config, manifest: str | None = None) -> list[dict]:
-    """Manifest rows: the named manifest, else cfg.data.manifest, else the rendered world."""
-    from patchflow.data.manifest import read_manifest
-
-    path = manifest or cfg.data.manifest
-    if not path:
-        from patchflow.data.world_source import ensure_world_manifest
-
-        path = ensure_world_manifest(cfg)
-    return read_manifest(path)
 
 
 def check_crop(tc, temporal_factor: int, spatial_factor: int) -> None:
@@ -249,7 +238,7 @@ def train_vae(
     if resume:  # before the world is rendered: a forbidden override stops at once
         report_changes(check_resume_config(run_dir, cfg, VAE_FROZEN), run_dir, console)
     write_run_config(run_dir, cfg)
-    run = VAETraining(cfg, training_rows(cfg, manifest), device)
+    run = VAETraining(cfg, data_rows(cfg, manifest), device)
     if resume:
         for damaged in run.load():
             console.print(f"[yellow]warning:[/] skipped a damaged checkpoint: {damaged}")

@@ -72,7 +72,7 @@ class HeldOutGroup:
 
 def heldout_world_captioned(cfg: Config, n: int) -> list[tuple[torch.Tensor, str]]:
     """[(video (C, T, H, W) in [-1, 1], caption)]: what make_dataset renders first with the held-out seed."""
-    from patchflow.data.video_io import to_tensor
+    from patchflow.media import to_tensor
     from patchflow.world.captions import make_caption, make_prompt
     from patchflow.world.make import draw_scene, parse_size, render_truthful
 

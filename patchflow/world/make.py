@@ -24,7 +24,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from patchflow.data.video_io import write_image, write_video
+from patchflow.media import write_image, write_video
 from patchflow.world.captions import make_caption, make_prompt
 from patchflow.world.render import check_size, render_scene
 from patchflow.world.scene import SceneSpec, sample_scene

@@ -326,7 +326,7 @@ def score(frames: np.ndarray, facts: SceneFacts, fps: float) -> ScoreReport:
 
 def score_video(path: str | Path, caption: str) -> ScoreReport:
     """Read a video (or an image) and judge it against a caption."""
-    from patchflow.data.video_io import read_video
+    from patchflow.media import read_video
     from patchflow.world.parser import parse_caption
 
     frames, fps = read_video(path)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from data_media import indexed_frames
 
-from patchflow.data.video_io import write_image, write_video
+from patchflow.media import write_image, write_video
 
 
 @pytest.fixture(scope="session")

@@ -91,7 +91,7 @@ def test_unfit_samples_are_dropped_and_counted():
 
 @pytest.mark.parametrize("recipe", ["debug", "world_tiny"])
 def test_recipes_bucket_every_world_size(recipe):
-    from recipes import get_recipe
+    from patchflow.recipes import get_recipe
 
     cfg = get_recipe(recipe)
     spatial_multiple = cfg.vae.spatial_factor * cfg.dit.patch_size[1]

@@ -6,7 +6,7 @@ import torch
 from data_media import frame_index
 
 from patchflow.data.decode import decode_clip, resize_center_crop
-from patchflow.data.video_io import MediaError, to_frames
+from patchflow.media import MediaError, to_frames
 
 
 def indices(clip):
@@ -68,7 +68,7 @@ def test_resize_then_center_crop_keeps_aspect():
 
 
 def test_read_video_shows_a_rotated_video_as_a_player_does(tmp_path):
-    from patchflow.data.video_io import read_video, write_video
+    from patchflow.media import read_video, write_video
 
     frames = np.zeros((3, 16, 32, 3), np.uint8)
     frames[:, :8, :8] = (230, 40, 40)  # marker in the stored top-left corner

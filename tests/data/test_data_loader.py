@@ -12,7 +12,7 @@ from patchflow.data.decode import decode_clip
 from patchflow.data.loader import TooManyDecodeFailures, build_loader
 from patchflow.data.manifest import read_manifest, write_manifest
 from patchflow.data.scan import scan
-from patchflow.data.video_io import MediaError
+from patchflow.media import MediaError
 
 TEMPORAL, SPATIAL = 4, 8  # debug VAE (r_t 4, 4x4) with 2x2 patches
 

@@ -9,7 +9,7 @@ from data_media import EXPECTED_BAD, EXPECTED_GOOD, indexed_frames
 from patchflow.data.manifest import read_manifest, rejected_path, write_manifest
 from patchflow.data.probe import probe
 from patchflow.data.scan import scan
-from patchflow.data.video_io import write_video
+from patchflow.media import write_video
 
 
 def by_name(rows):

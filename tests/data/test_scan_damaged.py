@@ -11,7 +11,7 @@ import pytest
 from patchflow.data.manifest import read_manifest, rejected_path
 from patchflow.data.probe import probe
 from patchflow.data.scan import scan
-from patchflow.data.video_io import MediaError
+from patchflow.media import MediaError
 
 
 def write_faststart_mp4(path: Path, num_frames: int = 24, fps: int = 8, keyframe_every: int = 4) -> Path:

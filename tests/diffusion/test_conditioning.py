@@ -77,7 +77,10 @@ def test_tokens_t_and_latent_t():
 
 def test_drop_text_rate():
     g = torch.Generator().manual_seed(0)
-    out = drop_text(["a red ball"] * 10000, 0.1, g)
-    assert abs(out.count("") / 10000 - 0.1) < 0.015
-    assert set(out) == {"", "a red ball"}
-    assert drop_text(["x", "y"], 0.0, g) == ["x", "y"] and drop_text(["x", "y"], 1.0, g) == ["", ""]
+    prompt, empty = torch.ones(10000, 3, 2), (torch.zeros(1, 5, 2), torch.zeros(1, 5, dtype=torch.bool))
+    out, mask = drop_text(prompt, torch.ones(10000, 3, dtype=torch.bool), empty, 0.1, g)
+    dropped = (out == 0).all(dim=(1, 2))  # (B,)
+    assert abs(dropped.float().mean().item() - 0.1) < 0.015
+    assert torch.equal(dropped, ~mask.any(dim=1)) and bool(((out == 0) | (out == 1)).all())  # whole prompts only
+    x, x_mask = torch.ones(2, 3, 2), torch.ones(2, 3, dtype=torch.bool)
+    assert drop_text(x, x_mask, empty, 0.0, g)[0].eq(1).all() and drop_text(x, x_mask, empty, 1.0, g)[0].eq(0).all()

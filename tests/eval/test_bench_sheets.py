@@ -5,7 +5,6 @@ import numpy as np
 from PIL import Image
 from rich.progress import TimeRemainingColumn
 
-from patchflow.data.video_io import contact_sheet
 from patchflow.eval.world_bench import (
     FAIL_INK,
     PASS_INK,
@@ -15,6 +14,7 @@ from patchflow.eval.world_bench import (
     truth_generator,
 )
 from patchflow.eval.world_prompts import select
+from patchflow.media import contact_sheet
 
 
 def inked(block: np.ndarray, ink) -> int:

@@ -72,7 +72,7 @@ def cli():
 
 def test_cli_through_a_real_tiny_vae_runs_end_to_end(tmp_path):
     from patchflow.models.vae import CausalVAE
-    from recipes import get_recipe
+    from patchflow.recipes import get_recipe
 
     torch.manual_seed(0)
     cfg = get_recipe("debug").vae

@@ -157,8 +157,8 @@ def test_debug_model_runs_through_the_bench_and_scores_low(tmp_path):
     from patchflow.models.dit import DiT
     from patchflow.models.vae import CausalVAE
     from patchflow.pipeline import Pipeline
+    from patchflow.recipes import get_recipe
     from patchflow.text import TextEncoder
-    from recipes import get_recipe
 
     torch.manual_seed(0)
     cfg = get_recipe("debug")

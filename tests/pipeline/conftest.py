@@ -6,17 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from patchflow.data import video_io
-from patchflow.diffusion.conditioning import latent_t, random_frame_mask, tokens_t
-from patchflow.diffusion.flow import add_noise, flow_loss, sample_t, velocity_target
+from patchflow import media as video_io
+from patchflow.diffusion.conditioning import random_frame_mask
+from patchflow.diffusion.flow import sample_t
+from patchflow.diffusion.flow_loss import rectified_flow_loss
 from patchflow.models.dit import DiT
 from patchflow.models.vae import CausalVAE
 from patchflow.pipeline import Pipeline
+from patchflow.recipes import get_recipe
 from patchflow.text import TextEncoder
 from patchflow.world.captions import make_prompt
 from patchflow.world.render import render_scene
 from patchflow.world.scene import sample_scene
-from recipes import get_recipe
 
 WIDTH, HEIGHT, FRAMES, FPS = 32, 32, 9, 8
 
@@ -49,9 +50,7 @@ def train_few_steps(pipe: Pipeline, steps: int = 25, seed: int = 0) -> None:
         t = sample_t(x0.shape[0], grid[0] * grid[1] * grid[2], cfg.flow, gen)
         mask = random_frame_mask(x0.shape[0], x0.shape[2], cfg.flow.cond_mix, gen)
         eps = torch.randn(x0.shape, generator=gen)
-        xt = add_noise(x0, eps, latent_t(t, mask))
-        v = model(xt, tokens_t(t, mask, grid, cfg.dit.patch_size[0]), text, text_mask)
-        loss = flow_loss(v, velocity_target(x0, eps), mask)
+        loss = rectified_flow_loss(model, x0, eps, t, mask, text, text_mask, grid, cfg.dit.patch_size[0])
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -6,9 +6,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from patchflow import media as video_io
 from patchflow.cli import app
 from patchflow.commands import generate
-from patchflow.data import video_io
 
 runner = CliRunner()
 

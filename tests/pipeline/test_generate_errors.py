@@ -12,9 +12,9 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
+from patchflow import media as video_io
 from patchflow.cli import app
 from patchflow.commands import generate
-from patchflow.data import video_io
 from patchflow.pipeline import Pipeline, memory
 from patchflow.world.render import render_scene
 from patchflow.world.scene import sample_scene

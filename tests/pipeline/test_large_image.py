@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from patchflow.cli import app
-from patchflow.data.video_io import read_image
+from patchflow.media import read_image
 
 
 @pytest.mark.slow

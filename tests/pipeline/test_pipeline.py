@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from patchflow.data import video_io
+from patchflow import media as video_io
 from patchflow.pipeline import Pipeline, modes, to_uint8
 
 KW = dict(height=32, width=32, num_inference_steps=3, guidance_scale=2.0)

@@ -7,15 +7,15 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from patchflow.data import video_io
+from patchflow import media as video_io
 from patchflow.models.dit import DiT
 from patchflow.models.vae import CausalVAE
 from patchflow.pipeline import Pipeline
+from patchflow.recipes import get_recipe
 from patchflow.serve import create_app, load_pipes
 from patchflow.text import TextEncoder
 from patchflow.world.render import render_scene
 from patchflow.world.scene import sample_scene
-from recipes import get_recipe
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from tiny_world import tiny_overrides
 
-from patchflow.config import resolve
+from patchflow.recipes import resolve
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ def test_train_command_on_the_fly_then_resume(tmp_path, tiny_root):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "model" / "model_index.json").is_file()
     assert len(list((tmp_path / "run").glob("checkpoints/step_*"))) == 2
-    from patchflow.data.video_io import read_video
+    from patchflow.media import read_video
 
     frames, _ = read_video(tmp_path / "run" / "samples" / "step00000002_0.mp4")
     assert frames.shape == (5, 32, 32, 3)

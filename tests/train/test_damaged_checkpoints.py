@@ -158,7 +158,7 @@ VAE_SMALL = ["vae.base_width=8", "world.n=8", 'world.sizes=["32x32"]', "data.buc
 
 
 def test_vae_resume_passes_over_a_damaged_newest_checkpoint(tmp_path, tiny_root):
-    from patchflow.config import resolve
+    from patchflow.recipes import resolve
     from patchflow.train.vae_trainer import train_vae
 
     sets = [*VAE_SMALL, f"train.out_dir={tmp_path / 'run'}", f"data.cache_dir={tiny_root}/vae_data",

@@ -8,7 +8,8 @@ from tiny_world import tiny_config, tiny_overrides
 from typer.testing import CliRunner
 
 from patchflow.cli import app
-from patchflow.config import resolve, to_dict
+from patchflow.config import to_dict
+from patchflow.recipes import resolve
 from patchflow.train.run_config import DIT_FROZEN, RunConfigError, check_resume_config, config_changes
 from patchflow.train.trainer import Trainer
 
@@ -48,7 +49,7 @@ def test_resume_refuses_overrides_that_change_the_model(two_step_run, latent_cac
                 "text.max_length 32 -> 16", result.output)
     assert said(f"{root / 'run' / 'config.json'}", result.output)
     with pytest.raises(RunConfigError, match="vae.latent_channels 4 -> 8"):
-        Trainer(tiny_config(root, latent_cache, "vae.latent_channels=8"), resume=True, show_progress=False)
+        Trainer(tiny_config(root, latent_cache, "vae.latent_channels=8", "dit.in_channels=8"), resume=True, show_progress=False)
 
 
 def test_resume_allows_and_prints_schedule_and_logging_changes(two_step_run, latent_cache, tmp_path):

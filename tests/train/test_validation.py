@@ -8,7 +8,7 @@ import pytest
 import torch
 from tiny_world import tiny_config
 
-from patchflow.config import resolve
+from patchflow.recipes import resolve
 from patchflow.train.logging import read_metrics
 from patchflow.train.trainer import Trainer
 
@@ -117,14 +117,15 @@ def test_vae_validation_is_logged_and_leaves_training_alone(tmp_path, tiny_root)
 
 
 def test_vae_validation_uses_the_ema_weights_and_puts_the_model_back(tiny_root):
-    from patchflow.train.vae_trainer import VAETraining, training_rows
+    from patchflow.train.batches import data_rows
+    from patchflow.train.vae_trainer import VAETraining
     from patchflow.train.validation import heldout_vae_videos, vae_validation
 
     cfg = vae_config(tiny_root / "unused", tiny_root, "vae_train.val_samples=3", 'world.sizes=["96x54"]',
                      "world.frames=[33]")
     videos = heldout_vae_videos(cfg, "cpu")
     assert [tuple(v.shape) for v in videos] == [(3, 17, 52, 64)] * 3  # cut to 17 frames of at most 64 x 64
-    run = VAETraining(cfg, training_rows(vae_config(tiny_root / "unused", tiny_root)))
+    run = VAETraining(cfg, data_rows(vae_config(tiny_root / "unused", tiny_root)))
     with torch.no_grad():
         for p in run.vae.parameters():
             p.add_(0.01)  # the live weights leave the EMA ones behind

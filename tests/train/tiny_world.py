@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "parallel"))  # spawn_util, shared with tests/parallel
 
-from patchflow.config import resolve  # noqa: E402
+from patchflow.recipes import resolve  # noqa: E402
 
 
 def tiny_overrides(root: Path) -> list[str]:

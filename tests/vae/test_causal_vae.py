@@ -5,7 +5,7 @@ import torch
 
 from patchflow.models.vae import CausalVAE, StreamCache, load_vae
 from patchflow.models.vae.causal_conv import CausalConv3d
-from recipes import get_recipe
+from patchflow.recipes import get_recipe
 
 
 @pytest.fixture(scope="module", params=["zeros", "first_frame"])

@@ -8,12 +8,12 @@ import random
 
 import torch
 
-from patchflow.data.video_io import to_tensor
+from patchflow.media import to_tensor
 from patchflow.models.vae import CausalVAE
+from patchflow.recipes import get_recipe
 from patchflow.train.optim import build_optimizer
 from patchflow.world.render import render_scene
 from patchflow.world.scene import sample_scene
-from recipes import get_recipe
 
 STEPS = 60
 MAX_L1 = 0.12

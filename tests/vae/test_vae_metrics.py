@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from patchflow.cli import app
 from patchflow.eval.vae_metrics import heldout_world_videos, psnr, ssim
 from patchflow.models.vae import CausalVAE
-from recipes import get_recipe
+from patchflow.recipes import get_recipe
 
 
 def test_psnr_and_ssim_known_values():

@@ -8,13 +8,13 @@ import torch
 from typer.testing import CliRunner
 
 from patchflow.cli import app
-from patchflow.data.video_io import read_video, write_image, write_video
 from patchflow.eval.vae_reconstruct import padded_size, reconstruct
+from patchflow.media import read_video, write_image, write_video
 from patchflow.models.vae import CausalVAE
+from patchflow.recipes import get_recipe
 from patchflow.world.parser import parse_caption
 from patchflow.world.render import render_scene
 from patchflow.world.scene import complete
-from recipes import get_recipe
 
 runner = CliRunner()
 

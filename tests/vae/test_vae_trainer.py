@@ -6,8 +6,8 @@ import re
 import pytest
 import torch
 
-from patchflow.config import resolve
 from patchflow.models.vae import CausalVAE, load_vae
+from patchflow.recipes import resolve
 from patchflow.train.vae_trainer import train_vae
 
 SMALL = [

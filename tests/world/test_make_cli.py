@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from patchflow.cli import app
-from patchflow.data.video_io import read_image, read_video
+from patchflow.media import read_image, read_video
 from patchflow.world.make import make_dataset, parse_size
 from patchflow.world.palette import BACKGROUND_COLORS
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from patchflow.data.video_io import read_video, write_video
+from patchflow.media import read_video, write_video
 from patchflow.world.captions import make_caption
 from patchflow.world.oracle import facts_of, observe, score, score_video
 from patchflow.world.palette import BACKGROUND_COLORS, OBJECT_COLORS, PILLAR_COLOR

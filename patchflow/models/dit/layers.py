@@ -51,16 +51,21 @@ class MLP(nn.Module):
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """adaLN: x * (1 + scale) + shift; shift/scale are per token (B, N, D) so t can differ per token."""
+    """adaLN: x * (1 + scale) + shift, per group of tokens that share a time.
+
+    x (B, G, N/G, D): the N tokens in G groups of consecutive tokens; shift / scale (B, G, 1, D), one row per
+    group, broadcast over its tokens. G = 1 (one time per sample), T' (one per latent frame) or N (per token).
+    """
     return torch.addcmul(shift, x, 1 + scale)
 
 
 class AdaLNSingle(nn.Module):
     """adaLN-single (PixArt-alpha): ONE modulation MLP for the whole network.
 
-    The timestep embedding (B, N, D) becomes (B, N, 6, D) once; each block adds
-    its own learned (6, D) bias. Per-token modulation thus costs one D x 6D
-    matmul per token for the whole model instead of one per block.
+    A timestep embedding (..., D) becomes (..., 6, D) once: (U, D) -> (U, 6, D) for the U distinct times of
+    the batch, gathered to (B, G, 6, D) for G groups of tokens (G = 1, T' or N; DiT.time_conditioning), or
+    (B, N, D) -> (B, N, 6, D) when times differ per token. Each block adds its own learned (6, D) bias.
+    Modulation thus costs one D x 6D matmul per distinct time for the whole model instead of one per block.
     Zero-initialised, so every gate starts at 0 and each block starts as the
     identity (adaLN-zero).
     """
@@ -73,5 +78,5 @@ class AdaLNSingle(nn.Module):
         nn.init.zeros_(self.linear.bias)
 
     def forward(self, temb: torch.Tensor) -> torch.Tensor:
-        out = self.linear(F.silu(temb))  # (B, N, 6D)
-        return out.unflatten(-1, (self.n_mod, -1))  # (B, N, 6D) -> (B, N, 6, D)
+        out = self.linear(F.silu(temb))  # (..., D) -> (..., 6D)
+        return out.unflatten(-1, (self.n_mod, -1))  # (..., 6D) -> (..., 6, D)

@@ -37,6 +37,7 @@ from patchflow.models.dit.layers import MLP, AdaLNSingle, LayerNorm, RMSNorm, mo
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+CLASS_NAME = "PatchflowDiT"  # config.json's `_class_name` and model_index.json's name for the transformer
 
 
 class SelfAttention(nn.Module):
@@ -230,7 +231,7 @@ class DiT(nn.Module):
 
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        meta = {"_class_name": "PatchflowDiT", **dataclasses.asdict(self.cfg)}
+        meta = {"_class_name": CLASS_NAME, **dataclasses.asdict(self.cfg)}
         (d / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
         save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(d / WEIGHTS_NAME))
         return d

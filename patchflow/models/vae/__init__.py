@@ -14,7 +14,7 @@ from patchflow.model_folder_errors import (
     read_json,
     require,
 )
-from patchflow.models.vae.autoencoder import CONFIG_NAME, WEIGHTS_NAME, CausalVAE
+from patchflow.models.vae.autoencoder import CLASS_NAME, CONFIG_NAME, WEIGHTS_NAME, CausalVAE
 from patchflow.models.vae.causal_conv import CausalConv3d, StreamCache
 
 __all__ = ["CausalVAE", "CausalConv3d", "StreamCache", "build_vae", "load_vae", "vae_folder"]
@@ -35,14 +35,22 @@ def vae_folder(path: str | Path) -> Path:
 def load_vae(path: str | Path, device: str = "cpu"):
     """Our CausalVAE, or a diffusers video VAE folder (by config.json's `_class_name`), same contract.
 
-    A missing or damaged file raises ModelFolderError naming it (checked before any weight is read)."""
+    A missing or damaged file, or a class that neither we nor the diffusers adapter load, raises
+    ModelFolderError naming it (checked before any weight is read)."""
+    from patchflow.models.vae.diffusers_adapter import SUPPORTED
+
     folder = vae_folder(path)
     config = read_json(folder / CONFIG_NAME, "the VAE's settings")
-    if "_class_name" in config:
+    # Folders written before the VAE saved its class name hold none: those are ours (models/world-tiny).
+    name = config["_class_name"] if "_class_name" in config else CLASS_NAME
+    if name in SUPPORTED:
         from patchflow.models.vae.diffusers_adapter import DiffusersVAE
 
         return DiffusersVAE.from_pretrained(folder, device=device)
-    config_from(VAEConfig, config, folder / CONFIG_NAME)
+    if name != CLASS_NAME:
+        raise ModelFolderError(f"{folder / CONFIG_NAME}: VAE class {name!r} is not one patchflow loads (ours: "
+                               f"{CLASS_NAME}; diffusers: {', '.join(SUPPORTED)}); point at a folder of one of them")
+    config_from(VAEConfig, {k: v for k, v in config.items() if not k.startswith("_")}, folder / CONFIG_NAME)
     check_weights(folder / WEIGHTS_NAME)
     try:
         return CausalVAE.from_pretrained(folder, device=device)

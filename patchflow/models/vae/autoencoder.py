@@ -25,6 +25,7 @@ from patchflow.models.vae.tiling import tiled_apply
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+CLASS_NAME = "PatchflowCausalVAE"  # config.json's `_class_name`, as diffusers folders name theirs
 
 
 def _nearest(value: int, valid) -> str:
@@ -199,10 +200,11 @@ class CausalVAE(nn.Module):
     # ------------------------------------------------------------------ folders
 
     def save_pretrained(self, directory: str | Path) -> Path:
-        """config.json (the VAEConfig) + diffusion_pytorch_model.safetensors."""
+        """config.json (`_class_name` + the VAEConfig) + diffusion_pytorch_model.safetensors."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_NAME).write_text(json.dumps(to_dict(self.cfg), indent=2))
+        meta = {"_class_name": CLASS_NAME, **to_dict(self.cfg)}  # the name model_index.json gives this component
+        (directory / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         save_file(tensors, str(directory / WEIGHTS_NAME))
         return directory
@@ -210,7 +212,8 @@ class CausalVAE(nn.Module):
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> CausalVAE:
         directory = Path(directory)
-        cfg = from_dict(VAEConfig, json.loads((directory / CONFIG_NAME).read_text()))
+        saved = json.loads((directory / CONFIG_NAME).read_text())
+        cfg = from_dict(VAEConfig, {k: v for k, v in saved.items() if not k.startswith("_")})  # drop `_class_name`
         model = cls(cfg)
         model.load_state_dict(load_file(str(directory / WEIGHTS_NAME), device=str(device)))
         return model.to(device).eval()

@@ -5,7 +5,7 @@ import sys
 import types
 
 from patchflow.config import Config, DataConfig, WorldConfig
-from patchflow.data.world_source import ensure_world_manifest
+from patchflow.world.source import ensure_world_manifest
 
 
 def fake_world_module(calls):

@@ -4,7 +4,6 @@ from patchflow.config import (
     BucketConfig,
     Config,
     DataConfig,
-    DiTConfig,
     SampleConfig,
     ServeConfig,
     TextConfig,
@@ -13,6 +12,7 @@ from patchflow.config import (
     VAETrainConfig,
     WorldConfig,
 )
+from patchflow.models.dit.presets import dit_config
 
 
 def debug() -> Config:
@@ -31,7 +31,7 @@ def debug() -> Config:
             temporal_factor=4, spatial_factor=4, mid_attention=False, chunk_frames=8, tile_size=0,
         ),
         vae_train=VAETrainConfig(steps=20, lr=1e-3, warmup_steps=2, sheet_every=0, log_every=5, ckpt_every=10, stats_batches=4),
-        dit=DiTConfig(preset="debug", in_channels=4, patch_size=[1, 2, 2], width=64, depth=2, heads=4),
+        dit=dit_config("debug", in_channels=4),  # width, depth and heads from the preset
         text=TextConfig(max_length=32),
         sample=SampleConfig(sampler="euler", steps=4, guidance=3.0),
         train=TrainConfig(out_dir="runs/debug", steps=20, lr=1e-3, warmup_steps=2, log_every=5, ckpt_every=10,

@@ -4,7 +4,6 @@ from patchflow.config import (
     BucketConfig,
     Config,
     DataConfig,
-    DiTConfig,
     SampleConfig,
     ServeConfig,
     TextConfig,
@@ -13,6 +12,7 @@ from patchflow.config import (
     VAETrainConfig,
     WorldConfig,
 )
+from patchflow.models.dit.presets import dit_config
 
 
 def world_tiny() -> Config:
@@ -46,7 +46,7 @@ def world_tiny() -> Config:
             # for the same pixels a batch
             crop_frames=9, crop_size=32, token_budget=16384,
         ),
-        dit=DiTConfig(preset="tiny", in_channels=16, patch_size=[1, 2, 2], width=192, depth=6, heads=6),
+        dit=dit_config("tiny", in_channels=16),  # width, depth and heads from the preset
         text=TextConfig(max_length=48),
         # windows of 17 latent frames (33 frames, the longest training clip), 4 of them (8 frames) as context
         sample=SampleConfig(sampler="euler", steps=20, guidance=4.0, window_latent_frames=17, context_latents=4),
