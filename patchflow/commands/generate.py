@@ -8,6 +8,7 @@
     patchflow generate --prompt "..." --video a.mp4 --video b.mp4 --seconds 1              connect
     patchflow generate --prompt "..." --loop [--image start.png | --video in.mp4]          seamless loop
     patchflow generate --prompt "..." --video in.mp4 --strength 0.6                        video-to-video
+    patchflow generate --prompt "a red ball" --expand-prompt                                a detailed caption first
 """
 
 from __future__ import annotations
@@ -219,6 +220,15 @@ def command(
     window: int = typer.Option(None, "--window", help="latent frames per sliding window for long videos (at least 2; "
                                "0 = none); default: the model's"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
+    expand_prompt: bool = typer.Option(False, "--expand-prompt", metavar=SWITCH,
+                                       help="a switch: rewrite the prompt as a detailed caption first (printed)"),
+    expander: str = typer.Option(None, "--expander", help="world | openai | hf; default: the model's own (world)"),
+    expander_model: str = typer.Option(None, "--expander-model", help="hf: a local causal LM folder; openai: the "
+                                       "server's model name"),
+    expander_url: str = typer.Option(None, "--expander-url", help="openai: the chat server's base URL, e.g. "
+                                     "http://127.0.0.1:8000/v1"),
+    expander_key_env: str = typer.Option(None, "--expander-api-key-env", help="openai: the environment variable "
+                                         "holding the API key (the key itself is never printed)"),
 ) -> None:
     """Generate a video (or an image) from text, an image, or videos."""
     videos = list(video or [])
@@ -236,6 +246,8 @@ def command(
         fail("--strength needs an input --video or --image")
     if image and not Path(image).is_file():
         fail(f"no such file: {image}")
+    if not expand_prompt and (expander or expander_model or expander_url or expander_key_env):
+        fail("--expander, --expander-model, --expander-url and --expander-api-key-env need --expand-prompt")
 
     # the mode table's key: the inputs and switches given (a loop without an input makes its frame from the
     # prompt, below)
@@ -279,6 +291,8 @@ def command(
     _note_resized([(f"--image {image}", image_frames)] * (image_frames is not None)
                   + [(f"--video {v}", f) for v, (f, _) in zip(videos, inputs, strict=True)], height, width)
 
+    if expand_prompt:
+        prompt = _expanded(pipe, prompt, seed, expander, expander_model, expander_url, expander_key_env)
     settings = dict(negative_prompt=negative_prompt, height=height, width=width, num_inference_steps=steps,
                     guidance_scale=guidance, generator=seed)
     scale = cfg.sample.guidance if guidance is None else guidance
@@ -310,6 +324,21 @@ def command(
     _write(frames_out, fps, target, gif, sheet)
     console.print(f"seed {result.seed}, {result.steps} steps, guidance {result.guidance_scale:g}, "
                   f"shift {result.shift:.2f}: {len(frames_out)} frames")
+
+
+def _expanded(pipe: Pipeline, prompt: str, seed: int, name: str | None, model: str | None, url: str | None,
+              key_env: str | None) -> str:
+    """The prompt rewritten by the chosen expander, printed before any sampling starts."""
+    from patchflow.text.chat_client import ChatBackendError
+
+    options = {"world": {}, "hf": {"model": model}, "openai": {"base_url": url, "model_name": model,
+                                                                "api_key_env": key_env}}.get(name or "", {})
+    try:
+        expanded = pipe.expand(prompt, seed, name or True, **options)[0]
+    except (ValueError, FileNotFoundError, ChatBackendError) as e:  # unknown words, a missing folder, a bad reply
+        fail(f"prompt expansion failed: {e}")
+    console.print(f"[bold]expanded prompt:[/] {expanded}")
+    return expanded
 
 
 def _write(frames: np.ndarray, fps: float, target: Path, gif: bool, sheet: bool) -> None:

@@ -161,12 +161,14 @@ class Pipeline:
         image=None, last_image=None, video=None, strength: float | None = None,
         conditions: list[fc.FrameCondition] | None = None, mode: str | None = None,
         media: list[np.ndarray] | None = None, plan: Plan | None = None, output_type: str = "np",
-        callback_on_step_end=None, latents: torch.Tensor | None = None,
+        callback_on_step_end=None, latents: torch.Tensor | None = None, expand_prompt=False,
     ) -> PipelineOutput:
         """Generate; `out.frames` is the whole output video (a mode's inputs included, as its plan assembles).
 
         `num_frames` is the output's length; with `mode=` it is what the mode counts (the new footage for
         extension, connect and video loops; unused by video-to-video); with `plan=` the plan's count is used.
+        `expand_prompt`: False, True (the model's own expander), a backend name or an Expander (text/expand.py);
+        the prompts sampled on are `out.prompt`, the user's own in `out.extra["short_prompt"]`.
         """
         sample = self.config.sample
         steps = sample.steps if num_inference_steps is None else num_inference_steps  # 0 is an error, not "default"
@@ -174,6 +176,9 @@ class Pipeline:
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         negative = negative_prompt or ""
         generator, seed = cpu_generator(generator)
+        short_prompts = prompts
+        if expand_prompt is not None and expand_prompt is not False:
+            prompts = self.expand(prompts, seed, expand_prompt)
 
         # 1. check inputs and make the plan: the frames to generate, their conditions, how the output is joined
         self.check_size(height, width)
@@ -206,13 +211,13 @@ class Pipeline:
             z, shift = self._generate(plan, len(prompts), latents, args)
             if output_type == "latent":
                 return self._output(z, prompts, negative, height, width, plan.num_frames, fps, seed, steps, scale,
-                                    shift)
+                                    shift, short_prompts)
             # 6. decode
             frames = self.decode(z)
         # 7. assemble: the mode's inputs around the generated frames, (B, F, H, W, 3) uint8
         frames = np.stack([plan.assemble(one) for one in frames])
         return self._output(convert(frames, output_type), prompts, negative, height, width, frames.shape[1], fps,
-                            seed, steps, scale, shift)
+                            seed, steps, scale, shift, short_prompts)
 
     def _generate(self, plan: Plan, batch: int, latents, args) -> tuple[torch.Tensor, float]:
         """Steps 3-5 for one window: conditions -> latents -> denoised latents (B, C, T', H', W')."""
@@ -315,6 +320,15 @@ class Pipeline:
         video = self.vae.decode(z.to(device=device, dtype=dtype), chunk_frames=vae_cfg.chunk_frames, tile=tile)
         return video_io.to_frames(video[0])  # (3, T, H, W) -> (T, H, W, 3) uint8
 
-    def _output(self, frames, prompts, negative, height, width, num_frames, fps, seed, steps, scale, shift):
+    def _output(self, frames, prompts, negative, height, width, num_frames, fps, seed, steps, scale, shift,
+                short_prompts=None):
+        extra = {} if short_prompts is None or short_prompts == prompts else {"short_prompt": short_prompts}
         return PipelineOutput(frames, prompts, negative, height, width, num_frames, fps, seed, steps, scale,
-                              self.config.sample.sampler, float(shift))
+                              self.config.sample.sampler, float(shift), extra)
+
+    def expand(self, prompts: str | list[str], seed: int, expander=True, **options) -> list[str]:
+        """Short prompts -> detailed captions (text/expand.py); `True` = this model's own expander."""
+        from patchflow.text.expand import expand_with, resolve_expander
+
+        one = resolve_expander(expander, trained_on_world=not self.config.data.manifest, **options)
+        return [expand_with(one, p, seed) for p in ([prompts] if isinstance(prompts, str) else prompts)]

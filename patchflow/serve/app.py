@@ -46,7 +46,7 @@ from patchflow.serve.limits import (
     store_upload,
     upload_fields,
 )
-from patchflow.serve.worker import Worker, find_expander
+from patchflow.serve.worker import Worker
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_TYPES = {"mp4": "video/mp4", "gif": "image/gif", "png": "image/png"}
@@ -225,9 +225,11 @@ def create_app(pipes: list[Pipeline], limits: ServeConfig, api_key: str | None =
         try:
             stored = [store_upload(uploads[name].file, name, kind, folder, limits) for name, kind in wanted]
             request = check_request(fields, mode, stored, pipe, limits)
-            if request.expand_prompt and find_expander() is None:
-                raise RequestError("expand_prompt: prompt expansion is not available yet (patchflow.text.expand "
-                                   "is not built); send expand_prompt=false")
+            if request.expand_prompt:  # the worker expands again with the same seed: the same caption
+                try:
+                    pipe.expand(request.prompt, request.seed)
+                except ValueError as e:  # words the world does not know; a model with no built-in expander
+                    raise RequestError(f"expand_prompt: {e}") from None
             check_plan(request, stored, pipe, limits)
             job = store.add(job_id, asdict(request), [u.name for u in stored], limits.queue_size)
         except BaseException:
@@ -320,7 +322,7 @@ def create_app(pipes: list[Pipeline], limits: ServeConfig, api_key: str | None =
                 "defaults": {"fps": cfg.data.fps, "steps": min(cfg.sample.steps, limits.max_steps),
                              "guidance": cfg.sample.guidance, "seconds": limits.default_seconds},
                 "presets": size_presets(pipe, limits), "limits": shown,
-                "expand_prompt": find_expander() is not None, "workers": len(pipes)}
+                "expand_prompt": not cfg.data.manifest, "workers": len(pipes)}
 
     @app.get("/", include_in_schema=False)
     def page():

@@ -7,7 +7,6 @@ records "step k of n" and stops the job when DELETE asked (`Cancelled`) or the s
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import threading
@@ -34,16 +33,6 @@ class Cancelled(Exception):
 
 class Stopping(Exception):
     """The server is shutting down."""
-
-
-def find_expander():
-    """`patchflow.text.expand.expand_prompt` when that module exists, else None."""
-    try:
-        return importlib.import_module("patchflow.text.expand").expand_prompt
-    except ModuleNotFoundError as e:
-        if e.name != "patchflow.text.expand":
-            raise  # the module exists but something it imports does not: say so, do not hide it
-        return None
 
 
 def resolve_devices(device: str) -> list[str]:
@@ -113,11 +102,8 @@ class Worker(threading.Thread):
         folder = job_folder(self.outputs_dir, job.id)
         media = [video_io.read_video(folder / name)[0] for name in job.inputs]  # uint8 (T, H, W, 3) each
         prompt = request.prompt
-        if request.expand_prompt:
-            expand = find_expander()
-            if expand is None:
-                raise ValueError("prompt expansion is not available yet (no patchflow.text.expand)")
-            prompt = expand(prompt)
+        if request.expand_prompt:  # the model's own expander, seeded by the job: the caption checked at submission
+            prompt = self.pipe.expand(prompt, request.seed)[0]
         plan = self.pipe.plan_for(request.mode, media, request.frames, request.height, request.width,
                                   request.strength)
         total = request.steps * denoising_passes(self.pipe, plan)

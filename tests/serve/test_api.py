@@ -67,6 +67,16 @@ def test_a_mode_over_http(client, media, mode):
         assert decode(content.content).shape == (length, 32, 32, 3)
 
 
+def test_an_expanded_prompt(client, media, pipe):
+    """expand_prompt=true samples on the model's own expansion (the world's, seeded by the job) and says so."""
+    job = wait(client, submit(client, media, "text-to-image", {}, {}, prompt="a red ball", expand_prompt="true",
+                              seed=5).json()["id"])
+    assert job["status"] == "succeeded", job["error"]
+    assert job["prompt"] == "a red ball"
+    assert job["output"]["prompt_used"] == pipe.expand("a red ball", 5)[0] != "a red ball"
+    assert client.get("/v1/info").json()["expand_prompt"] is True
+
+
 def test_gif_and_png_of_a_video(client, media):
     job = wait(client, submit(client, media, "text-to-video", {}, {"frames": 9}).json()["id"])
     gif = client.get(job["content_url"], params={"format": "gif"})

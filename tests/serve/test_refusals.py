@@ -37,7 +37,7 @@ REFUSALS = {
                              "image: the file's content is not a PNG, JPEG or WebP image (the file name"),
     "text where a file goes": ({"mode": "image-to-video", "image": "start.png"}, {},
                                "image must be a file upload (multipart/form-data), not text"),
-    "expansion not built yet": ({"expand_prompt": "true"}, {}, "expand_prompt: prompt expansion is not available yet"),
+    "expanding words the world does not know": ({"expand_prompt": "true"}, {}, "expand_prompt: cannot understand 'x'"),
     "no strength for video-to-video": ({"mode": "video-to-video"}, {"video": ("a", "a.mp4")},
                                        "video-to-video needs a strength in [0, 1]"),
 }
