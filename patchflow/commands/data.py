@@ -61,3 +61,8 @@ def stats_command(
     print_stats(rows, Console())
     png = plot_histograms(rows, stats_png_path(manifest))
     console.print(f"histograms -> {png}")
+
+
+from patchflow.commands.data_caption import caption_command  # noqa: E402 (registered after the commands above)
+
+app.command("caption")(caption_command)

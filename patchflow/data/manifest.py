@@ -21,7 +21,8 @@ MANIFEST_EXTS = (".jsonl", ".csv", ".parquet")
 CORE_COLUMNS = ["path", "text", "num_frames", "height", "width", "aspect_ratio", "fps"]
 INT_COLUMNS = {"num_frames", "height", "width", "rotation", "size"}
 FLOAT_COLUMNS = {"aspect_ratio", "fps", "duration", "mtime"}
-STRING_COLUMNS = {"path", "text", "codec", "file_name", "prompt", "truth", "reason"}
+STRING_COLUMNS = {"path", "text", "codec", "file_name", "prompt", "truth", "reason", "caption_original", "caption_model",
+                  "caption_error"}
 
 
 class ManifestError(ValueError):
