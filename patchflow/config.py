@@ -34,6 +34,7 @@ class WorldConfig:
     fps: int = 8
     seed: int = 0
     feature_prob: float = 0.15  # chance of each scene feature (pillar, paint, pan, pong)
+    rung: int = 0  # 0 = the full world; 1..4 = a rung of the difficulty ladder (patchflow/world/ladder.py)
 
 
 @dataclass
@@ -150,6 +151,9 @@ class FlowConfig:
     shift_base_tokens: int = 256
     shift_max: float = 8.0
     text_dropout: float = 0.1
+    # what the DiT outputs: "v" (the velocity eps - x_0) or "x" (the clean latent x_0, JiT); the loss and the
+    # samplers see velocities either way (patchflow/diffusion/flow_loss.py gives the loss of each)
+    prediction: str = "v"
     # Mix of random frame-condition masks in training; "none" must be >= 0.4.
     cond_mix: dict[str, float] = field(
         default_factory=lambda: {
@@ -166,6 +170,11 @@ class SampleConfig:
     shift: float = 0.0  # 0 = use the flow's token-count shift
     window_latent_frames: int = 0  # sliding-window length for long videos; 0 = sample whole
     context_latents: int = 2  # latent frames of existing footage that condition an extension, a join or a window
+    # guidance only while lo <= t <= hi (Kynkaanniemi et al. 2024), the conditional prediction elsewhere
+    guidance_interval: list[float] = field(default_factory=lambda: [0.0, 1.0])
+    # autoguidance (Karras et al. 2024): a weaker DiT of the same shape (a model folder, its transformer/ or a
+    # training checkpoint folder) guides instead of the unconditional branch; empty = classifier-free guidance
+    guidance_model: str = ""
 
 
 @dataclass
@@ -185,6 +194,10 @@ class TrainConfig:
     ckpt_every: int = 50
     sample_every: int = 0  # 0 = never
     parallel: str = "none"  # none | ddp | fsdp
+    # Degrees of the process mesh (patchflow/parallel/mesh.py, docs/scale.md); their product is the world size.
+    sequence_parallel: int = 1  # processes that share each sample's tokens (Ulysses); must divide dit.heads
+    data_parallel_shard: int = 0  # fsdp: processes a replica's weights are sharded over; 0 = the rest
+    data_parallel_replicate: int = 0  # replicas (ddp, none; fsdp: HSDP); 0 = the rest (ddp, none) or 1 (fsdp)
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
     activation_checkpointing: bool = False
     compile: bool = False
@@ -217,6 +230,32 @@ class ServeConfig:
 
 
 @dataclass
+class CaptionerConfig:
+    """`patchflow caption train`: the world captioner's network (patchflow/text/world_captioner_model.py) and its
+    run. Clips take their sizes and frame counts from section `world` (held-out clips: world.feature_prob too)."""
+
+    frames: int = 8  # opening frames the network reads (>= 3): where a caption's motions hold (world/truthful.py)
+    short_side: int = 48  # frames are resized to this short side, the aspect kept
+    fps: float = 8.0  # the clips' frame rate it learns and reads at (a clip of another rate is resampled)
+    width: int = 32  # per-pixel feature channels
+    hidden: int = 128  # width of the scene and slot MLPs
+    out_dir: str = "runs/world_captioner"
+    steps: int = 3000
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    grad_clip: float = 1.0
+    seed: int = 0
+    feature_prob: float = 0.3  # training scenes carry each feature this often (rare facts need examples)
+    log_every: int = 10
+    ckpt_every: int = 250
+    keep_checkpoints: int = 3
+    val_every: int = 250  # steps between facts-right checks on val_clips held-out clips; 0 = only at the end
+    val_clips: int = 200
+
+
+@dataclass
 class Config:
     name: str = "debug"
     world: WorldConfig = field(default_factory=WorldConfig)
@@ -229,6 +268,7 @@ class Config:
     sample: SampleConfig = field(default_factory=SampleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    captioner: CaptionerConfig = field(default_factory=CaptionerConfig)
 
 
 # ----------------------------------------------------------------------------- machinery

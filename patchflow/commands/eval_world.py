@@ -4,6 +4,7 @@ the simulator through a VAE (`--through-vae`, the VAE ceiling).
     patchflow eval world --model models/world-tiny                  # first 8 prompts of every category
     patchflow eval world --model models/world-tiny --quick          # the fixed quick subset, ~3 min on a CPU
     patchflow eval world --model world-truth --through-vae models/world-tiny   # the best a DiT on that VAE scores
+    patchflow eval world --model runs/world_rung1/model --quick --rung 1     # what rung 1 of the ladder teaches
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def world(
     through_vae: Path | None = typer.Option(None, "--through-vae", help=f"with --model {TRUTH}: encode and decode "
                                             "the truth with this VAE (a VAE folder, or a model folder holding vae/)"),
     category: list[str] | None = typer.Option(None, "--category", help="only this category (repeatable)"),
+    rung: int = typer.Option(0, "--rung", help="rung K of the difficulty ladder (patchflow/world/ladder.py): the "
+                             "prompts of its categories that its world shows; 0 = the whole bench"),
     json_out: bool = typer.Option(False, "--json", help="print the numbers as JSON"),
     out: Path = typer.Option(Path("runs/bench"), "--out", help="folder for summary.md, summary.json, sheets/"),
     steps: int | None = typer.Option(None, "--steps", help="denoising steps (default: the model's)"),
@@ -41,6 +44,7 @@ def world(
     """Score prompt fidelity and physics on the versioned world prompt set: per-category pass rates with
     95 % intervals."""
     from patchflow.eval.world_bench import bench_prompts, pipeline_generator, run_world_bench, truth_generator
+    from patchflow.eval.world_prompts import rung_categories
 
     if n_per_category < 1:
         fail(f"--n-per-category must be at least 1, got {n_per_category}")
@@ -49,9 +53,12 @@ def world(
              f"{model}; bench {model} without --through-vae")
     categories = tuple(category) if category else None
     try:
-        prompts = bench_prompts(n_per_category, long=long, categories=categories, quick=quick)
+        prompts = bench_prompts(n_per_category, long=long, categories=categories, quick=quick, rung=rung)
     except ValueError as e:
         fail(str(e))
+    if not prompts:
+        fail(f"rung {rung} shows none of the prompts asked for; leave out --category, or pick a category of "
+             f"the rung ({', '.join(rung_categories(rung))})")
     name = model
     if model == TRUTH:
         generate = truth_generator()
@@ -68,11 +75,12 @@ def world(
         except ModelFolderError as e:  # a damaged model folder: the message names the file
             fail(str(e))
     result = run_world_bench(generate, n_per_category, out, seed=seed, progress=not json_out, long=long,
-                             categories=categories, model=name, quick=quick)
+                             categories=categories, model=name, quick=quick, rung=rung)
+    summary = {**result.summary(), **({"rung": rung} if rung else {})}
     if json_out:
-        print(json.dumps(result.summary(), indent=2))
+        print(json.dumps(summary, indent=2))
         return
-    stdout.print(table(result.summary()))
+    stdout.print(table(summary))
     stdout.print(f"wrote {out / 'summary.md'}, {out / 'summary.json'} and contact sheets in {out / 'sheets'}")
 
 
@@ -97,6 +105,8 @@ def table(summary: dict) -> Table:
     title = f"world bench {summary['version']}: {summary['model']}"
     if summary["subset"] == "quick":
         title += " (quick subset)"
+    if summary.get("rung"):
+        title += f", rung {summary['rung']} of the ladder"
     t = Table(title=title)
     for name, justify in (("category", "left"), ("samples", "right"), ("passed", "right"),
                           ("pass rate [95% interval]", "right")):

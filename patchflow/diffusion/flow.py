@@ -4,6 +4,10 @@
     v   = dx_t/dt = eps - x_0    (what the DiT predicts)
     x_0 = x_t - t v,  eps = x_t + (1 - t) v
 
+What the network outputs is `flow.prediction`: "v" (the velocity itself) or "x" (the clean latent x_0,
+JiT: Li & He 2025, "Back to Basics"), turned into a velocity v = (x_t - x_0) / t by `model_velocity`, so
+the samplers and the loss only ever see velocities (see `velocity_from_x0` for the small-t guard).
+
 Training times are logit-normal (SD3: most weight on the middle of the path),
 then shifted toward noise for larger samples: more tokens carry more redundant
 signal, so the same t destroys less of the picture and training must spend
@@ -71,6 +75,39 @@ def x0_from_velocity(xt: torch.Tensor, v: torch.Tensor, t_latent: torch.Tensor) 
 def eps_from_velocity(xt: torch.Tensor, v: torch.Tensor, t_latent: torch.Tensor) -> torch.Tensor:
     """eps = x_t + (1 - t) v."""
     return xt + (1 - _bcast(t_latent, xt)) * v
+
+
+PREDICTIONS = ("v", "x")
+# x-prediction's loss divides by t (below): JiT clamps that divisor at 0.05, which caps the weight of the
+# few training times near t = 0 at 1 / 0.05^2 = 400 instead of letting it grow without bound
+X_PRED_T_MIN = 0.05
+# sampling never evaluates free frames at t = 0 (the last step ends there); frames held clean sit at t = 0 and
+# are overwritten after every step, so this floor only keeps their (unused) velocity finite
+SAMPLING_T_FLOOR = 1e-4
+
+
+def check_prediction(prediction: str) -> None:
+    if prediction not in PREDICTIONS:
+        raise ValueError(f"flow.prediction must be one of {', '.join(PREDICTIONS)} (v: the network predicts the "
+                         f"velocity eps - x_0; x: the clean latent x_0), got {prediction!r}")
+
+
+def velocity_from_x0(xt: torch.Tensor, x0: torch.Tensor, t_latent: torch.Tensor, t_min: float) -> torch.Tensor:
+    """v = (x_t - x_0) / max(t, t_min): the velocity that points from x_t back to x_0 (exact for t >= t_min).
+
+    On the straight path x_t - x_0 = t (eps - x_0), so for t >= t_min this is the true velocity eps - x_0.
+    Computed in float32 whatever the network's precision: the division amplifies rounding by 1 / t.
+    """
+    t = _bcast(t_latent, xt).float().clamp_min(t_min)
+    return (xt.float() - x0.float()) / t
+
+
+def model_velocity(output: torch.Tensor, xt: torch.Tensor, t_latent: torch.Tensor, prediction: str) -> torch.Tensor:
+    """The velocity a network's `output` stands for when sampling: itself ("v"), or from the predicted x_0 ("x")."""
+    check_prediction(prediction)
+    if prediction == "v":
+        return output
+    return velocity_from_x0(xt, output, t_latent, SAMPLING_T_FLOOR)
 
 
 def flow_loss(v_pred: torch.Tensor, v_target: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:

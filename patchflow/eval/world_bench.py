@@ -313,21 +313,24 @@ def bench_progress(show: bool) -> Progress:
 
 
 def bench_prompts(n_per_category: int, long: bool = False, categories: tuple[str, ...] | None = None,
-                  quick: bool = False) -> list[BenchPrompt]:
+                  quick: bool = False, rung: int = 0) -> list[BenchPrompt]:
     """The prompts of one run: the quick subset, or the first `n_per_category` of each category (and the
-    60 s samples with `long`); only the named categories when given. Raises ValueError on a bad choice."""
+    60 s samples with `long`); only the named categories when given; with `rung` K > 0 only what rung K of
+    the difficulty ladder shows (world_prompts.for_rung). Raises ValueError on a bad choice."""
     if quick and long:
         raise ValueError("the quick subset has no 60 s samples; drop --long, or drop --quick to add them")
-    return select_quick(categories) if quick else select(n_per_category, long=long, categories=categories)
+    if quick:
+        return select_quick(categories, rung=rung)
+    return select(n_per_category, long=long, categories=categories, rung=rung)
 
 
 def run_world_bench(generate_fn: GenerateFn, n_per_category: int, out_dir: str | Path, seed: int = 0,
                     progress: bool = True, long: bool = False, categories: tuple[str, ...] | None = None,
-                    model: str = "custom", quick: bool = False) -> BenchResult:
+                    model: str = "custom", quick: bool = False, rung: int = 0) -> BenchResult:
     """Generate and judge the first `n_per_category` prompts of every category (the 60 s samples
     only with `long`), or with `quick` the quick subset (n_per_category unused); write summary.md,
-    summary.json and sheets/<category>.png under `out_dir`."""
-    prompts = bench_prompts(n_per_category, long=long, categories=categories, quick=quick)
+    summary.json and sheets/<category>.png under `out_dir`. `rung`: see bench_prompts."""
+    prompts = bench_prompts(n_per_category, long=long, categories=categories, quick=quick, rung=rung)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     subset = "quick" if quick else f"first {n_per_category} per category"

@@ -10,7 +10,9 @@ category are its most varied ones. Every entry has a seed offset fixed by its
 place in the whole set: growing K never changes the videos of smaller K.
 The quick subset (QUICK_IDS, `patchflow eval world --quick`) is a fixed list of
 ids with the same seed offsets, so its samples are the full run's samples of
-those ids; it is part of the version too.
+those ids; it is part of the version too. A rung of the difficulty ladder
+(`--rung K`, world/ladder.py) keeps the prompts of its categories that its
+world can show, with the same ids and seeds.
 
 Sizes are multiples of 16 (valid for every patchflow model: the debug model
 needs 8, world_tiny 8) and frame counts are 1 + 4k (the VAE's temporal factor).
@@ -154,27 +156,55 @@ def _build() -> list[BenchPrompt]:
 PROMPTS: tuple[BenchPrompt, ...] = tuple(_build())
 
 
-def select(n_per_category: int, long: bool = False, categories: tuple[str, ...] | None = None) -> list[BenchPrompt]:
-    """The first `n_per_category` prompts of each category (all of a smaller category), in set order."""
+def select(n_per_category: int, long: bool = False, categories: tuple[str, ...] | None = None,
+           rung: int = 0) -> list[BenchPrompt]:
+    """The first `n_per_category` prompts of each category (all of a smaller category), in set order.
+    With `rung` K > 0: of the rung's categories (unless named), only what its world shows (`for_rung`)."""
     if n_per_category < 1:
         raise ValueError(f"n_per_category must be at least 1, got {n_per_category}")
-    wanted = categories or (CATEGORIES + ((LONG_CATEGORY,) if long else ()))
+    wanted = categories or rung_categories(rung) or (CATEGORIES + ((LONG_CATEGORY,) if long else ()))
     unknown = set(wanted) - set(_SET)
     if unknown:
         raise ValueError(f"unknown bench categories {sorted(unknown)}; known: {list(_SET)}")
-    return [p for c in wanted for p in PROMPTS if p.category == c and int(p.id.rsplit("-", 1)[1]) < n_per_category]
+    chosen = [p for c in wanted for p in PROMPTS if p.category == c and int(p.id.rsplit("-", 1)[1]) < n_per_category]
+    return for_rung(chosen, rung)
 
 
-def select_quick(categories: tuple[str, ...] | None = None) -> list[BenchPrompt]:
-    """The quick subset's prompts (of the named categories only, when given), in set order."""
-    wanted = categories or CATEGORIES
+def select_quick(categories: tuple[str, ...] | None = None, rung: int = 0) -> list[BenchPrompt]:
+    """The quick subset's prompts (of the named categories only, when given), in set order.
+    With `rung` K > 0: of the rung's categories (unless named), only what its world shows (`for_rung`)."""
+    wanted = categories or rung_categories(rung) or CATEGORIES
     unknown = set(wanted) - set(_QUICK_COUNTS)
     if unknown:
         raise ValueError(f"no quick bench prompts in categories {sorted(unknown)}; the quick subset covers: "
                          f"{list(_QUICK_COUNTS)}")
     quick = set(QUICK_IDS)
-    return [p for c in wanted for p in PROMPTS if p.category == c and p.id in quick]
+    return for_rung([p for c in wanted for p in PROMPTS if p.category == c and p.id in quick], rung)
+
+
+# ----------------------------------------------------------------------------- the difficulty ladder
+
+
+def rung_categories(rung: int) -> tuple[str, ...]:
+    """The bench categories rung `rung` of the ladder teaches (patchflow/world/ladder.py); () for rung 0."""
+    from patchflow.world.ladder import get_rung
+
+    return get_rung(rung).categories if rung else ()
+
+
+def why_left_out(prompt: BenchPrompt, rung: int) -> str | None:
+    """Why the world of rung `rung` never shows this prompt (its size, length or a stated fact), or None."""
+    from patchflow.world.ladder import unshowable
+    from patchflow.world.parser import parse_caption
+
+    return unshowable(rung, parse_caption(prompt.text), prompt.width, prompt.height, prompt.num_frames)
+
+
+def for_rung(prompts: list[BenchPrompt], rung: int) -> list[BenchPrompt]:
+    """The prompts a model trained on rung `rung` can be asked for: a rung-1 model (one object moving
+    straight on navy, 2 s clips) is not scored on a resting box or a 4 s clip. Rung 0 keeps them all."""
+    return [p for p in prompts if why_left_out(p, rung) is None] if rung else list(prompts)
 
 
 __all__ = ["BENCH_VERSION", "BenchPrompt", "PROMPTS", "CATEGORIES", "LONG_CATEGORY", "QUICK_IDS", "select",
-           "select_quick"]
+           "select_quick", "rung_categories", "why_left_out", "for_rung"]

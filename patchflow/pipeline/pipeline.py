@@ -23,9 +23,9 @@ import torch
 from patchflow import media as video_io
 from patchflow.config import Config
 from patchflow.diffusion import frame_conditions as fc
-from patchflow.diffusion.conditioning import tokens_t
-from patchflow.diffusion.flow import shift_for_tokens
-from patchflow.diffusion.guidance import cfg_model_fn
+from patchflow.diffusion.conditioning import latent_t, tokens_t
+from patchflow.diffusion.flow import model_velocity, shift_for_tokens
+from patchflow.diffusion.guidance import cfg_model_fn, load_guide_transformer
 from patchflow.diffusion.samplers import get_sampler, timesteps
 from patchflow.pipeline import modes
 from patchflow.pipeline.modes import Plan
@@ -41,6 +41,7 @@ class Pipeline:
     def __init__(self, vae, transformer, text_encoder, config: Config):
         self.vae, self.transformer, self.text_encoder, self.config = vae, transformer, text_encoder, config
         self.progress = True  # rich bar over steps; tests and servers turn it off
+        self._guide = None  # (path, DiT) of sample.guidance_model (autoguidance), loaded on first use
 
     # ------------------------------------------------------------------------- folders
 
@@ -249,7 +250,8 @@ class Pipeline:
             x = noise
 
         # 5. denoise
-        model_fn = cfg_model_fn(self._denoiser, args["scale"], args["text"], args["uncond"])
+        model_fn = cfg_model_fn(self._denoiser, args["scale"], args["text"], args["uncond"],
+                                self.config.sample.guidance_interval, self.guide_denoiser())
         with StepBar(len(ts) - 1, self.progress, args["label"]) as advance:
             def on_step(info):
                 advance()
@@ -299,13 +301,26 @@ class Pipeline:
         z = self.vae.encode(video.to(device=device, dtype=dtype), chunk_frames=self.config.vae.chunk_frames)
         return z.float().to(_device_and_dtype(self.transformer)[0])
 
-    def _denoiser(self, x, t, frame_mask, text, text_mask):
-        """The DiT as the sampler sees it: conditioned frames' tokens carry t = 0."""
-        device, dtype = _device_and_dtype(self.transformer)
-        grid = self.transformer.grid(x.shape)
+    def _denoiser(self, x, t, frame_mask, text, text_mask, transformer=None):
+        """The DiT (or `transformer`, the autoguidance guide) as the sampler sees it: conditioned frames' tokens
+        carry t = 0, and the output is a velocity whatever the DiT predicts (flow.prediction)."""
+        transformer = transformer if transformer is not None else self.transformer
+        device, dtype = _device_and_dtype(transformer)
+        grid = transformer.grid(x.shape)
         t_tokens = tokens_t(t, frame_mask, grid, self.config.dit.patch_size[0])  # (B,) -> (B, N)
-        v = self.transformer(x.to(dtype), t_tokens.to(dtype), text, text_mask)
-        return v.float()
+        out = transformer(x.to(dtype), t_tokens.to(dtype), text, text_mask)
+        return model_velocity(out.float(), x, latent_t(t, frame_mask), self.config.flow.prediction)
+
+    def guide_denoiser(self):
+        """sample.guidance_model as a denoiser (autoguidance), loaded once and kept; None when unset."""
+        path = self.config.sample.guidance_model
+        if not path:
+            return None
+        if self._guide is None or self._guide[0] != path:
+            self._guide = (path, load_guide_transformer(path, self.transformer))
+        device, dtype = _device_and_dtype(self.transformer)
+        guide = self._guide[1].to(device=device, dtype=dtype)  # follows the DiT (a no-op once there)
+        return lambda x, t, frame_mask, text, text_mask: self._denoiser(x, t, frame_mask, text, text_mask, guide)
 
     def decode(self, z: torch.Tensor) -> np.ndarray:
         """(B, C, T', H', W') latents -> uint8 (B, F, H, W, 3), chunked in time, tiled in space if large."""

@@ -81,7 +81,7 @@ def heldout_world_captioned(cfg: Config, n: int) -> list[tuple[torch.Tensor, str
     sizes = [parse_size(s) for s in w.sizes]
     samples = []
     for _ in range(n):  # the draws of make_dataset's sample_row, in its order, so one seed gives one set
-        spec, width, height, frames = draw_scene(rng, sizes, [int(f) for f in w.frames], w.feature_prob)
+        spec, width, height, frames = draw_scene(rng, sizes, [int(f) for f in w.frames], w.feature_prob, w.rung)
         pixels, _, _, _ = render_truthful(spec, width, height, frames, w.fps, rng)
         caption = make_caption(spec, rng)
         make_prompt(spec, rng)  # drawn (and unused) to keep the stream in step with make_dataset
@@ -115,10 +115,12 @@ def heldout_latents(cfg: Config, vae, text_encoder, device: torch.device) -> lis
 
 
 @torch.no_grad()
-def dit_validation(model, groups: list[HeldOutGroup], patch_t: int, autocast: Callable) -> dict[str, float]:
+def dit_validation(model, groups: list[HeldOutGroup], patch_t: int, autocast: Callable,
+                   prediction: str = "v") -> dict[str, float]:
     """{"val_loss", "val_loss_t0", ..., "val_loss_t3"}: mean flow-matching loss per band of t and over bands.
 
-    model: a DiT holding the weights to judge; autocast: () -> the context its forward runs in.
+    model: a DiT holding the weights to judge; autocast: () -> the context its forward runs in; prediction:
+    what it outputs (flow.prediction; every validation time is >= 0.0625, where both give the same v-loss scale).
     """
     band_sums = [0.0] * BANDS
     band_counts = [0] * BANDS
@@ -135,7 +137,8 @@ def dit_validation(model, groups: list[HeldOutGroup], patch_t: int, autocast: Ca
                 ks = range(band * TIMES_PER_BAND, (band + 1) * TIMES_PER_BAND)
                 eps = group.noise[ks.start:ks.stop].flatten(0, 1)  # (P, G, C, T', H', W') -> (P G, C, T', H', W')
                 t = torch.tensor([VAL_TIMES[k] for k in ks], device=x0.device).repeat_interleave(size)  # (P G,)
-                loss = rectified_flow_loss(model, x0, eps, t, no_condition, text, text_mask, grid, patch_t, autocast())
+                loss = rectified_flow_loss(model, x0, eps, t, no_condition, text, text_mask, grid, patch_t, autocast(),
+                                           prediction)
                 band_sums[band] += loss.item() * batch  # the batch's loss is its samples' mean: weight by its size
                 band_counts[band] += batch
     bands = [s / c for s, c in zip(band_sums, band_counts, strict=True)]

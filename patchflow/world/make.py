@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from patchflow.media import write_image, write_video
 from patchflow.world.captions import make_caption, make_prompt
+from patchflow.world.ladder import scene_limits
 from patchflow.world.render import check_size, render_scene
 from patchflow.world.scene import SceneSpec, sample_scene
 from patchflow.world.truthful import KINDS, OPENING_S, stated_motion_holds
@@ -47,9 +48,9 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def draw_scene(rng: random.Random, sizes: Sequence[tuple[int, int]], frames: Sequence[int],
-               feature_prob: float) -> tuple[SceneSpec, int, int, int]:
-    """(spec, width, height, num_frames) of one sample, drawn as make_dataset draws them."""
-    spec = sample_scene(rng, feature_prob)
+               feature_prob: float, rung: int = 0) -> tuple[SceneSpec, int, int, int]:
+    """(spec, width, height, num_frames) of one sample, drawn as make_dataset draws them (rung: ladder.py)."""
+    spec = sample_scene(rng, feature_prob, scene_limits(rung))
     width, height = rng.choice(sizes)
     return spec, width, height, rng.choice(frames)
 
@@ -72,9 +73,9 @@ def render_truthful(spec: SceneSpec, width: int, height: int, num_frames: int, f
 
 
 def sample_row(out_dir: Path, index: int, rng: random.Random, sizes: Sequence[tuple[int, int]],
-               frames: Sequence[int], fps: float, feature_prob: float) -> tuple[dict, list[str]]:
+               frames: Sequence[int], fps: float, feature_prob: float, rung: int = 0) -> tuple[dict, list[str]]:
     """Render one random sample to disk: its manifest row, and the kinds of the renders thrown away."""
-    spec, width, height, num_frames = draw_scene(rng, sizes, frames, feature_prob)
+    spec, width, height, num_frames = draw_scene(rng, sizes, frames, feature_prob, rung)
     video, truth, seed, rejected = render_truthful(spec, width, height, num_frames, fps, rng)
     text, prompt = make_caption(spec, rng), make_prompt(spec, rng)
 
@@ -103,7 +104,7 @@ def render_stats(rejected: list[list[str]]) -> dict:
 
 def make_dataset(out_dir: str | Path, n: int, sizes: Sequence[str] = ("64x64", "96x54", "54x96"),
                  frames: Sequence[int] = (1, 17, 33), fps: float = 8, seed: int = 0,
-                 feature_prob: float = 0.15, quiet: bool = False) -> Path:
+                 feature_prob: float = 0.15, quiet: bool = False, rung: int = 0) -> Path:
     """Render `n` random captioned samples; returns the path of manifest.jsonl.
 
     Deterministic for a seed: one random stream decides every scene, size, length, placement and text.
@@ -111,6 +112,7 @@ def make_dataset(out_dir: str | Path, n: int, sizes: Sequence[str] = ("64x64", "
     """
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
+    scene_limits(rung)  # an unknown rung fails before anything is written
     parsed_sizes = [parse_size(s) for s in sizes]
     if not frames or any(int(f) < 1 for f in frames):
         raise ValueError(f"frame counts must be >= 1, got {list(frames)}")
@@ -124,7 +126,8 @@ def make_dataset(out_dir: str | Path, n: int, sizes: Sequence[str] = ("64x64", "
     rows, rejected = [], []
     with Progress(*columns, console=Console(stderr=True), transient=True, disable=quiet) as progress:
         for i in progress.track(range(n), description="rendering"):
-            row, thrown = sample_row(out_dir, i, rng, parsed_sizes, [int(f) for f in frames], fps, feature_prob)
+            row, thrown = sample_row(out_dir, i, rng, parsed_sizes, [int(f) for f in frames], fps, feature_prob,
+                                     rung)
             rows.append(row)
             rejected.append(thrown)
     (out_dir / "render_stats.json").write_text(json.dumps(render_stats(rejected), indent=2))

@@ -18,6 +18,7 @@ SIZES = ("small", "large")
 MOTIONS = ("still", "left", "right", "up", "down", "bounce", "fall")
 SPEEDS = ("slow", "fast")
 PAN_DIRECTIONS = ("left", "right")
+FEATURES = ("pillar", "paint", "pan", "pong")  # the scene features of WORLD.md
 
 # Physics constants, in short-sides (the frame's short side is 1.0) and seconds.
 SIZE_FRACTION = {"small": 0.15, "large": 0.30}
@@ -145,27 +146,52 @@ def complete(facts: SceneFacts, seed: int) -> SceneSpec:
     return spec
 
 
-def sample_scene(rng: random.Random, feature_prob: float = 0.15) -> SceneSpec:
-    """A random scene: 1-3 objects, and each scene feature with probability `feature_prob`."""
-    if rng.random() < feature_prob / 2:
-        return SceneSpec(objects=(), background=rng.choice(list(BACKGROUND_COLORS)), pong=True)
-    n = rng.randint(1, MAX_OBJECTS)
-    colors = rng.sample(list(OBJECT_COLORS), n)
+@dataclass(frozen=True)
+class SceneLimits:
+    """What `sample_scene` may draw: a sub-world of WORLD.md (a rung of the difficulty ladder, world/ladder.py).
+
+    Each tuple lists the allowed values in WORLD.md's order; `features` names the scene features
+    (pillar, paint, pan, pong) a scene may carry. FULL_WORLD allows everything, and draws exactly what
+    `sample_scene` drew before limits existed (the same random stream, value for value).
+    """
+
+    colors: tuple[str, ...] = tuple(OBJECT_COLORS)
+    shapes: tuple[str, ...] = SHAPES
+    sizes: tuple[str, ...] = SIZES
+    motions: tuple[str, ...] = MOTIONS
+    backgrounds: tuple[str, ...] = tuple(BACKGROUND_COLORS)
+    max_objects: int = MAX_OBJECTS
+    features: tuple[str, ...] = FEATURES
+
+
+FULL_WORLD = SceneLimits()
+
+
+def sample_scene(rng: random.Random, feature_prob: float = 0.15, limits: SceneLimits | None = None) -> SceneSpec:
+    """A random scene: 1 to `limits.max_objects` objects, and each allowed scene feature with probability
+    `feature_prob` (pong with half of it). A feature the limits leave out draws no random number at all."""
+    limits = limits or FULL_WORLD
+    features = set(limits.features)
+    if "pong" in features and rng.random() < feature_prob / 2:
+        return SceneSpec(objects=(), background=rng.choice(limits.backgrounds), pong=True)
+    n = rng.randint(1, limits.max_objects)
+    colors = rng.sample(list(limits.colors), n)
     objects = tuple(
-        ObjectSpec(color=c, shape=rng.choice(SHAPES), size=rng.choice(SIZES), motion=rng.choice(MOTIONS),
-                   speed=rng.choice(SPEEDS))
+        ObjectSpec(color=c, shape=rng.choice(limits.shapes), size=rng.choice(limits.sizes),
+                   motion=rng.choice(limits.motions), speed=rng.choice(SPEEDS))
         for c in colors
     )
+    # keyword order is draw order: background, pillar, paint, pan (as before limits existed)
     return SceneSpec(
         objects=objects,
-        background=rng.choice(list(BACKGROUND_COLORS)),
-        pillar=rng.random() < feature_prob,
-        paint=rng.choice(colors) if rng.random() < feature_prob else None,
-        pan=rng.choice(PAN_DIRECTIONS) if rng.random() < feature_prob else None,
+        background=rng.choice(limits.backgrounds),
+        pillar="pillar" in features and rng.random() < feature_prob,
+        paint=rng.choice(colors) if "paint" in features and rng.random() < feature_prob else None,
+        pan=rng.choice(PAN_DIRECTIONS) if "pan" in features and rng.random() < feature_prob else None,
     )
 
 
 __all__ = [
-    "ObjectSpec", "SceneSpec", "ObjectFacts", "SceneFacts", "validate", "complete", "sample_scene",
-    "SHAPES", "SIZES", "MOTIONS", "SPEEDS", "PAN_DIRECTIONS",
+    "ObjectSpec", "SceneSpec", "ObjectFacts", "SceneFacts", "SceneLimits", "FULL_WORLD", "validate", "complete",
+    "sample_scene", "SHAPES", "SIZES", "MOTIONS", "SPEEDS", "PAN_DIRECTIONS", "FEATURES",
 ]

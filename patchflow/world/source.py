@@ -20,8 +20,12 @@ RENDER_VERSION = 2
 
 
 def world_hash(world: WorldConfig) -> str:
-    """A short stable hash of every world setting."""
-    text = json.dumps({**to_dict(world), "render_version": RENDER_VERSION}, sort_keys=True)
+    """A short stable hash of every world setting. Rung 0 (the full world) is left out, so the caches
+    rendered before world.rung existed keep their names; any other rung renders a world of its own."""
+    settings = to_dict(world)
+    if settings["rung"] == 0:
+        del settings["rung"]
+    text = json.dumps({**settings, "render_version": RENDER_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -38,7 +42,8 @@ def ensure_world_manifest(cfg: Config) -> Path:
     from patchflow.world.make import make_dataset  # imported late: rendering is only needed here
 
     w = cfg.world
-    manifest = Path(make_dataset(out_dir, w.n, w.sizes, w.frames, w.fps, w.seed, w.feature_prob))
+    rung = {"rung": w.rung} if w.rung else {}  # the ladder (world/ladder.py); 0 draws from the full world
+    manifest = Path(make_dataset(out_dir, w.n, w.sizes, w.frames, w.fps, w.seed, w.feature_prob, **rung))
     # Written last: an interrupted render leaves no stamp, so the next run renders again.
     stamp.write_text(json.dumps({"hash": digest, "world": to_dict(w),
                                  "manifest": str(manifest.resolve().relative_to(out_dir.resolve()))}, indent=2))
