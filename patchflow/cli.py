@@ -17,10 +17,11 @@ app = typer.Typer(
 )
 
 # (module, name): a module exposes `app` (a group) or `command` (a single command).
-GROUPS = [("world", "world"), ("data", "data"), ("vae", "vae"), ("eval", "eval")]
+GROUPS = [("world", "world"), ("data", "data"), ("vae", "vae"), ("eval", "eval"), ("caption", "caption")]
 COMMANDS = [("train", "train"), ("generate", "generate"), ("demo", "demo"), ("serve", "serve")]
 # Commands that join a group from a module of their own: (group module, command name, module, function).
-GROUP_COMMANDS = [("data", "encode", "data_encode", "encode"), ("eval", "world", "eval_world", "world")]
+GROUP_COMMANDS = [("data", "encode", "data_encode", "encode"), ("data", "caption", "data_caption", "caption_command"),
+                  ("eval", "world", "eval_world", "world")]
 
 for module_name, name in GROUPS:
     module = importlib.import_module(f"patchflow.commands.{module_name}")

@@ -1,7 +1,7 @@
 """`patchflow data scan DIR --out MANIFEST` and `patchflow data stats MANIFEST`.
 
-Other data commands register here with one line each, e.g. at the end of this file:
-    app.command("encode")(encode_command)
+Other data commands (encode, caption) live in modules of their own and join this group through
+`GROUP_COMMANDS` in patchflow/cli.py.
 """
 
 from __future__ import annotations
@@ -61,8 +61,3 @@ def stats_command(
     print_stats(rows, Console())
     png = plot_histograms(rows, stats_png_path(manifest))
     console.print(f"histograms -> {png}")
-
-
-from patchflow.commands.data_caption import caption_command  # noqa: E402 (registered after the commands above)
-
-app.command("caption")(caption_command)
