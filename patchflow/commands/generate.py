@@ -219,6 +219,10 @@ def command(
     strength: float = typer.Option(None, "--strength", help="video-to-video: 0 keeps the input, 1 ignores it"),
     window: int = typer.Option(None, "--window", help="latent frames per sliding window for long videos (at least 2; "
                                "0 = none); default: the model's"),
+    guidance_interval: str = typer.Option(None, "--guidance-interval", metavar="LO,HI", help="guide only while "
+                                          "LO <= t <= HI (1 = noise), e.g. 0.2,0.8; default: the model's"),
+    guidance_model: str = typer.Option(None, "--guidance-model", metavar="PATH", help="autoguidance: a weaker DiT "
+                                       "of the same shape (model folder, DiT folder or training checkpoint folder)"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     expand_prompt: bool = typer.Option(False, "--expand-prompt", metavar=SWITCH,
                                        help="a switch: rewrite the prompt as a detailed caption first (printed)"),
@@ -229,6 +233,10 @@ def command(
                                      "http://127.0.0.1:8000/v1"),
     expander_key_env: str = typer.Option(None, "--expander-api-key-env", help="openai: the environment variable "
                                          "holding the API key (the key itself is never printed)"),
+    sequence_parallel: int = typer.Option(1, "--sequence-parallel", metavar="P", help="split the DiT's tokens over "
+                                          "P processes (launch with torchrun --nproc_per_node P; docs/scale.md)"),
+    offload: bool = typer.Option(False, "--offload", metavar=SWITCH, help="a switch: keep the text encoder and the "
+                                 "VAE in RAM while the DiT samples (a small GPU)"),
 ) -> None:
     """Generate a video (or an image) from text, an image, or videos."""
     videos = list(video or [])
@@ -257,6 +265,8 @@ def command(
 
     _check_numbers(steps, seconds, frames, fps, window)
     device = _device(device)
+    group = _sampling_group(sequence_parallel, device)
+    device = group.device  # under torchrun: this process's GPU
     _check_out(out)
     model_dir = _model_dir(model)
     inputs = [_read(v) for v in videos]
@@ -270,7 +280,11 @@ def command(
     cfg, r_t = pipe.config, pipe.temporal_factor
     if window is not None:
         cfg.sample.window_latent_frames = window
+    _set_guidance(pipe, guidance_interval, guidance_model)
     pipe.to(device)
+    group.apply(pipe)  # --sequence-parallel: the DiT splits its tokens; only rank 0 decodes
+    if offload:
+        memory.offload_idle(pipe, device)
 
     if size:
         width, height = _parse_size(size)
@@ -321,9 +335,23 @@ def command(
         fail(f"ran out of memory making {plan.output_length} frames at {width}x{height}; use fewer frames, a smaller "
              "--size or a shorter --window")
     frames_out = to_uint8(result.frames[0])  # the whole output: the inputs kept by the mode and the new frames
-    _write(frames_out, fps, target, gif, sheet)
-    console.print(f"seed {result.seed}, {result.steps} steps, guidance {result.guidance_scale:g}, "
-                  f"shift {result.shift:.2f}: {len(frames_out)} frames")
+    if group.is_main:  # the other processes of a sequence-parallel run only helped sample
+        _write(frames_out, fps, target, gif, sheet)
+        console.print(f"seed {result.seed}, {result.steps} steps, guidance {result.guidance_scale:g}, "
+                      f"shift {result.shift:.2f}: {len(frames_out)} frames")
+    group.close()
+
+
+def _sampling_group(size: int, device: str):
+    """--sequence-parallel joined with torchrun's processes; the helpers print nothing (rank 0 speaks)."""
+    from patchflow.parallel.sampling import start_sampling_group
+
+    try:
+        group = start_sampling_group(size, device)
+    except ValueError as e:
+        fail(str(e))
+    console.quiet = not group.is_main
+    return group
 
 
 def _expanded(pipe: Pipeline, prompt: str, seed: int, name: str | None, model: str | None, url: str | None,
@@ -339,6 +367,24 @@ def _expanded(pipe: Pipeline, prompt: str, seed: int, name: str | None, model: s
         fail(f"prompt expansion failed: {e}")
     console.print(f"[bold]expanded prompt:[/] {expanded}")
     return expanded
+
+
+def _set_guidance(pipe: Pipeline, interval: str | None, guide: str | None) -> None:
+    """--guidance-interval and --guidance-model into the model's sample settings; the guide is loaded here, so a
+    wrong one fails before any sampling."""
+    from patchflow.diffusion.guidance import check_interval
+
+    if interval is not None:
+        try:
+            pipe.config.sample.guidance_interval = list(check_interval([float(v) for v in interval.split(",")]))
+        except ValueError as e:
+            fail(f"--guidance-interval {interval!r}: give LO,HI with 0 <= LO <= HI <= 1, e.g. 0.2,0.8 ({e})")
+    if guide is not None:
+        pipe.config.sample.guidance_model = guide
+        try:
+            pipe.guide_denoiser()
+        except (ValueError, FileNotFoundError) as e:
+            fail(f"--guidance-model: {e}")
 
 
 def _write(frames: np.ndarray, fps: float, target: Path, gif: bool, sheet: bool) -> None:

@@ -5,6 +5,13 @@ MASTER_PORT; `init_distributed()` reads them and joins the group (gloo on CPU,
 NCCL on GPU). A plain `python` run has no WORLD_SIZE and stays a single process:
 every helper below then answers as rank 0 of 1, so the trainer has one code path.
 Only `parallel/` imports torch.distributed.
+
+`build_layout` turns the config's degrees into one named mesh (data-parallel
+replicate x data-parallel shard x sequence parallel, their product the world size):
+
+    layout = build_layout(cfg.train, info, heads=cfg.dit.heads)
+    layout.dp_rank, layout.dp_size      # which samples this rank loads (one sequence group: the same)
+    layout.sp_group()                   # the processes that share a sample's tokens
 """
 
 from __future__ import annotations
@@ -107,6 +114,105 @@ def device_mesh(device: torch.device):
     from torch.distributed.device_mesh import init_device_mesh
 
     return init_device_mesh(device.type, (world_size(),))
+
+
+# ----------------------------------------------------------------------------- the layout of the processes
+
+DIMS = ("dp_replicate", "dp_shard", "sp")  # outermost first: one sequence group is consecutive ranks
+
+
+def resolve_degrees(parallel: str, replicate: int, shard: int, sequence: int, world: int,
+                    heads: int | None = None) -> tuple[int, int, int]:
+    """(dp_replicate, dp_shard, sp) from train.data_parallel_replicate / _shard / sequence_parallel (0 = the
+    rest of the processes) and train.parallel; ValueError naming the keys and the fix when they cannot hold."""
+    if sequence < 1:
+        raise ValueError(f"train.sequence_parallel must be at least 1, got {sequence}")
+    if heads is not None and heads % sequence:
+        ok = [p for p in range(1, heads + 1) if heads % p == 0]
+        raise ValueError(f"train.sequence_parallel={sequence} does not divide dit.heads={heads} (each process "
+                         f"attends with heads / sequence_parallel heads): choose one of {ok}")
+    if world % sequence:
+        raise ValueError(f"train.sequence_parallel={sequence} splits each sample over {sequence} processes, but "
+                         f"there are {world}: launch a multiple of {sequence} with torchrun --nproc_per_node")
+    if replicate < 0 or shard < 0:
+        raise ValueError("train.data_parallel_replicate and train.data_parallel_shard must be 0 (the rest) or more")
+    if shard > 1 and parallel != "fsdp":
+        raise ValueError(f"train.data_parallel_shard={shard} shards weights with FSDP2: set train.parallel=fsdp "
+                         "(or leave data_parallel_shard at 0)")
+    rest = world // sequence
+    if parallel == "fsdp":
+        replicate = replicate or 1
+        shard = shard or max(1, rest // replicate)
+    else:
+        shard = 1
+        replicate = replicate or rest
+    if replicate * shard * sequence != world:
+        raise ValueError(
+            f"train.data_parallel_replicate x train.data_parallel_shard x train.sequence_parallel = {replicate} x "
+            f"{shard} x {sequence} = {replicate * shard * sequence}, but there are {world} processes: make the "
+            f"product {world}, or leave a data-parallel degree at 0 to take the rest")
+    return replicate, shard, sequence
+
+
+@dataclass
+class Layout:
+    """How the processes split the work. Rank = ((replica * dp_shard) + shard) * sp + sequence position."""
+
+    dp_replicate: int = 1
+    dp_shard: int = 1
+    sp: int = 1
+    rank: int = 0
+    mesh: object = None  # the DeviceMesh named DIMS; None in a single process
+
+    @property
+    def world_size(self) -> int:
+        return self.dp_replicate * self.dp_shard * self.sp
+
+    @property
+    def dp_size(self) -> int:
+        """Data-parallel ranks: groups of processes that load different samples."""
+        return self.dp_replicate * self.dp_shard
+
+    @property
+    def dp_rank(self) -> int:
+        """Which samples this process loads: the same for every process of one sequence group."""
+        return self.rank // self.sp
+
+    @property
+    def sp_rank(self) -> int:
+        """This process's place in its sequence group: it holds that slice of every sample's tokens."""
+        return self.rank % self.sp
+
+    def sp_group(self):
+        """The process group of this rank's sequence group (None without sequence parallelism)."""
+        return self.mesh["sp"].get_group() if self.sp > 1 else None
+
+    def fsdp_mesh(self):
+        """FSDP2's mesh: weights sharded over dp_shard x sp (the processes of one sequence group hold the same
+        weights, so they share the shards too), replicated over dp_replicate (HSDP when more than 1)."""
+        from torch.distributed.device_mesh import init_device_mesh
+
+        device_type = self.mesh.device_type
+        if self.dp_replicate == 1:
+            return init_device_mesh(device_type, (self.dp_shard * self.sp,), mesh_dim_names=("dp_shard_sp",))
+        return init_device_mesh(device_type, (self.dp_replicate, self.dp_shard * self.sp),
+                                mesh_dim_names=("dp_replicate", "dp_shard_sp"))
+
+    def describe(self) -> str:
+        return f"{self.dp_replicate} replicate x {self.dp_shard} shard x {self.sp} sequence"
+
+
+def build_layout(train_cfg, info: DistInfo, heads: int | None = None) -> Layout:
+    """The layout of cfg.train's degrees over the processes torchrun started (collective: builds the mesh)."""
+    replicate, shard, sequence = resolve_degrees(
+        train_cfg.parallel, train_cfg.data_parallel_replicate, train_cfg.data_parallel_shard,
+        train_cfg.sequence_parallel, info.world_size, heads)
+    if info.world_size == 1:
+        return Layout()
+    from torch.distributed.device_mesh import init_device_mesh
+
+    mesh = init_device_mesh(info.device.type, (replicate, shard, sequence), mesh_dim_names=DIMS)
+    return Layout(replicate, shard, sequence, info.rank, mesh)
 
 
 def destroy() -> None:

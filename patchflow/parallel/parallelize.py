@@ -1,14 +1,20 @@
 """Parallelism applied to a model from outside (torchtitan style).
 
-Order matters and follows torchtitan: activation checkpointing and compile wrap
-each transformer block first, then FSDP2 shards each block and finally the root
-(so a block's parameters are gathered just before it runs and freed after), or
-DDP wraps the whole model. The model's own code never changes, and parameter
-names stay as they were (checkpointing and compile patch blocks in place rather
-than wrapping them), so checkpoints move freely between none, ddp and fsdp.
+Order matters and follows torchtitan: sequence parallelism splits the tokens
+(sequence_dit.py), activation checkpointing and compile wrap each transformer
+block, then FSDP2 shards each block and finally the root (so a block's
+parameters are gathered just before it runs and freed after), or DDP wraps the
+whole model. The model's own code never changes, and parameter names stay as
+they were (all of these patch in place rather than wrapping), so checkpoints
+move freely between none, ddp and fsdp and between layouts of the mesh.
 
-    train_model = parallelize(model, cfg.train, info)   # call train_model(...) in the loop
-    full = model_state_dict(model)                       # full weights on rank 0 (collective)
+    layout = build_layout(cfg.train, info, cfg.dit.heads)        # mesh.py: the degrees, checked
+    train_model = parallelize(model, cfg.train, info, layout)    # call train_model(...) in the loop
+    full = model_state_dict(model)                               # full weights on rank 0 (collective)
+
+Gradients are averaged over every process (data-parallel and sequence dims
+alike); with `parallel: none` on several processes that is done by DDP, since
+unsynchronised copies would drift apart.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 from torch.utils.checkpoint import checkpoint
 
-from patchflow.parallel.mesh import DistInfo, device_mesh, is_distributed
+from patchflow.parallel.mesh import DistInfo, Layout, build_layout, device_mesh, is_distributed
 
 MODES = ("none", "ddp", "fsdp")
 
@@ -56,11 +62,11 @@ def apply_compile(model: nn.Module) -> None:
         block.compile()
 
 
-def apply_fsdp(model: nn.Module, info: DistInfo, param_dtype: torch.dtype | None = None) -> None:
-    """FSDP2: shard each block, then the root (embeddings, final layer)."""
+def apply_fsdp(model: nn.Module, info: DistInfo, param_dtype: torch.dtype | None = None, mesh=None) -> None:
+    """FSDP2: shard each block, then the root (embeddings, final layer); `mesh` default: all processes, 1-D."""
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-    mesh = device_mesh(info.device)
+    mesh = mesh if mesh is not None else device_mesh(info.device)
     mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
     blocks = transformer_blocks(model)
     for i, block in enumerate(blocks):
@@ -76,24 +82,31 @@ def apply_ddp(model: nn.Module, info: DistInfo) -> nn.Module:
     return DistributedDataParallel(model, device_ids=device_ids)
 
 
-def parallelize(model: nn.Module, train_cfg, info: DistInfo) -> nn.Module:
-    """Apply cfg.train's AC / compile / parallel mode; returns the module to call for training."""
+def parallelize(model: nn.Module, train_cfg, info: DistInfo, layout: Layout | None = None) -> nn.Module:
+    """Apply cfg.train's sequence parallel / AC / compile / parallel mode; returns the module to call for training.
+
+    `layout` (mesh.build_layout) is built from train_cfg when not given.
+    """
     mode = train_cfg.parallel
     if mode not in MODES:
         raise ValueError(f"train.parallel must be one of {MODES}, got {mode!r}")
-    if mode != "none" and not is_distributed():
-        mode = "none"  # one process: nothing to shard or replicate
+    if layout is None:
+        layout = build_layout(train_cfg, info, getattr(getattr(model, "cfg", None), "heads", None))
+    if layout.sp > 1:
+        from patchflow.parallel.sequence_dit import apply_sequence_parallel_dit
+
+        apply_sequence_parallel_dit(model, layout.sp_group())
     if train_cfg.activation_checkpointing:
         apply_activation_checkpointing(model)
     if train_cfg.compile:
         apply_compile(model)
+    if layout.world_size == 1 or not is_distributed():
+        return model  # one process: nothing to shard or replicate
     if mode == "fsdp":
         bf16 = info.device.type == "cuda" and train_cfg.precision in ("auto", "bf16")
-        apply_fsdp(model, info, param_dtype=torch.bfloat16 if bf16 else None)
+        apply_fsdp(model, info, param_dtype=torch.bfloat16 if bf16 else None, mesh=layout.fsdp_mesh())
         return model
-    if mode == "ddp":
-        return apply_ddp(model, info)
-    return model
+    return apply_ddp(model, info)  # ddp, or none on several processes: the gradients must still be averaged
 
 
 @contextlib.contextmanager

@@ -12,6 +12,11 @@ whole text on every process, and each query token is local.
 
 The token shards are contiguous: rank r holds tokens [r N/P, (r+1) N/P).
 `all_to_all_single` runs on gloo (CPU) and NCCL (GPU).
+
+When P does not divide N the caller pads the sequence at its end to a multiple
+of P and says how many tokens are real (`RealTokens`): after the first all-to-all
+every rank holds the whole padded sequence, so the padding is cut off before
+attention (no mask, the fast kernels stay) and zeros stand in for its output.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -73,16 +79,30 @@ class _HeadsToSeq(torch.autograd.Function):
         return _seq_to_heads(grad, ctx.group), None
 
 
-def ulysses(attn_fn: Callable, group=None) -> Callable:
+class RealTokens:
+    """How many tokens of the padded full sequence are real, set by the caller before each forward."""
+
+    def __init__(self):
+        self.count: int | None = None  # None: no padding
+
+
+def ulysses(attn_fn: Callable, group=None, real: RealTokens | None = None) -> Callable:
     """Wrap an attention function `(q, k, v, mask) -> out` for sequence-sharded q, k, v (self-attention).
 
     A mask, if any, must not depend on the query position and must cover the full
-    key sequence (e.g. (B, 1, 1, N) key padding); its heads dim must be 1.
+    key sequence (e.g. (B, 1, 1, N) key padding); its heads dim must be 1. With
+    `real`, tokens past `real.count` are padding: no query sees them, their output is 0.
     """
 
     def attention(q, k, v, mask=None):
-        q, k, v = (_SeqToHeads.apply(x, group) for x in (q, k, v))
+        q, k, v = (_SeqToHeads.apply(x, group) for x in (q, k, v))  # (B, H/P, N_padded, Dh)
+        padded = q.shape[2]
+        n = padded if real is None or real.count is None else real.count
+        if n < padded:  # the padding is the tail of the last ranks' shards: the end of the full sequence
+            q, k, v = (x[:, :, :n] for x in (q, k, v))  # (B, H/P, N, Dh)
         out = attn_fn(q, k, v, mask)
+        if n < padded:
+            out = F.pad(out, (0, 0, 0, padded - n))  # (B, H/P, N, Dh) -> (B, H/P, N_padded, Dh)
         return _HeadsToSeq.apply(out, group)
 
     attention.ulysses_inner = attn_fn  # so the wrap can be undone or inspected
@@ -90,13 +110,14 @@ def ulysses(attn_fn: Callable, group=None) -> Callable:
 
 
 def apply_sequence_parallel(
-    model: nn.Module, group=None, self_attention: Callable[[str, nn.Module], bool] | None = None
+    model: nn.Module, group=None, self_attention: Callable[[str, nn.Module], bool] | None = None,
+    real: RealTokens | None = None,
 ) -> int:
     """Swap `attn_fn` of the model's self-attention modules for its Ulysses wrap; returns how many.
 
     Attention modules hold `attn_fn` (models/dit/attention.py). By default a module
     counts as self-attention unless its name says cross; pass `self_attention` to decide otherwise.
-    The caller must feed each rank its contiguous 1/P of the tokens.
+    The caller must feed each rank its contiguous 1/P of the tokens (padded as `real` says).
     """
     is_self = self_attention or (lambda name, module: "cross" not in name.lower())
     count = 0
@@ -104,7 +125,7 @@ def apply_sequence_parallel(
         fn = getattr(module, "attn_fn", None)
         if fn is None or hasattr(fn, "ulysses_inner") or not is_self(name, module):
             continue
-        module.attn_fn = ulysses(fn, group)
+        module.attn_fn = ulysses(fn, group, real)
         count += 1
     return count
 

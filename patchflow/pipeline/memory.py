@@ -31,10 +31,15 @@ against GPU memory, the output against RAM). The model's weights are already loa
 peak RSS growth of world-tiny on a CPU (2 steps, guidance 4) against this estimate: 64x64x33 244 MB / 262 MB,
 64x64x129 (windows) 288 / 263, 128x128x17 372 / 589, 256x256x33 1.5 GB / 1.9 GB, 512x256x17 2.8 GB / 3.7 GB;
 sampling alone (output_type="latent") 256x256x33 303 / 386 MB, 512x512x9 457 / 465 MB.
+
+Levers for a small GPU: `offload_idle(pipe, device)` keeps the text encoder and the VAE in RAM and moves each
+onto the device only while it runs, so the DiT samples with their weights off the device; the decoder tiles
+frames larger than 512 pixels on a side by itself (Pipeline._decode_frames) when vae.tile_size is 0.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,3 +135,56 @@ def human(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} PB"
+
+
+# ----------------------------------------------------------------------------- offloading
+
+
+def offload_idle(pipe, device: str | torch.device) -> None:
+    """Keep the text encoder and the VAE in RAM; each moves onto `device` only for its own calls (encoding the
+    prompts, encoding conditions, decoding), so the DiT has the device to itself while it samples.
+
+    Call it after `pipe.to(device)`. Costs one weight copy each way per call: worth it on a small GPU only.
+    """
+    device = torch.device(device)
+    vae = pipe.vae.to("cpu")
+    for name in ("encode", "decode"):
+        setattr(vae, name, _on_device_while_running(vae, getattr(vae, name), device))
+    if not isinstance(pipe.text_encoder, OffloadedTextEncoder):
+        pipe.text_encoder = OffloadedTextEncoder(pipe.text_encoder.to("cpu"), device)
+
+
+def _on_device_while_running(module: torch.nn.Module, fn, device: torch.device):
+    """`fn(x, ...)` of `module` run on `device`: the module moves there for the call and back to RAM after."""
+
+    @functools.wraps(fn)
+    def run(x: torch.Tensor, *args, **kwargs):
+        module.to(device)
+        try:
+            return fn(x.to(device), *args, **kwargs)
+        finally:
+            module.to("cpu")
+
+    return run
+
+
+class OffloadedTextEncoder:
+    """A text encoder kept in RAM that encodes on `device` (its outputs are left there)."""
+
+    def __init__(self, encoder, device: torch.device):
+        self.encoder, self.run_on = encoder, torch.device(device)
+
+    def __call__(self, texts: list[str]):
+        self.encoder.to(self.run_on)
+        try:
+            return self.encoder(texts)
+        finally:
+            self.encoder.to("cpu")
+
+    def to(self, device) -> OffloadedTextEncoder:
+        """Pipeline.to moves the encoder: from now on it runs there (and still rests in RAM)."""
+        self.run_on = torch.device(device)
+        return self
+
+    def __getattr__(self, name: str):
+        return getattr(self.encoder, name)  # cfg, dim, tokenizer, ... of the encoder itself

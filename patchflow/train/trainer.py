@@ -42,6 +42,7 @@ from patchflow.parallel.parallelize import (
     optimizer_state_dict,
     parallelize,
 )
+from patchflow.parallel.relayout import data_state_for, saved_layout
 from patchflow.train.batches import build_batches
 from patchflow.train.checkpoint import load_checkpoint, save_checkpoint
 from patchflow.train.ema import EMA
@@ -87,16 +88,19 @@ class Trainer:
         check_train_config(cfg, "dit")
         self.cfg, self.tc = cfg, cfg.train
         self.info = mesh.init_distributed()
+        self.layout = mesh.build_layout(self.tc, self.info, cfg.dit.heads)  # the degrees, checked; the mesh
         self.device = self.info.device
         self.out_dir = Path(self.tc.out_dir)
         self._start_run_config(resume)  # before the slow setup: a forbidden override stops at once
         self.show_progress = show_progress and self.info.is_main
         seed_everything(self.tc.seed)  # same seed on every rank: identical initial weights
 
-        self.batches = build_batches(cfg, data, self.device, self.info.rank, self.info.world_size, self.info.is_main)
+        # the processes of one sequence group load the same samples: the data is dealt by data-parallel rank
+        self.batches = build_batches(cfg, data, self.device, self.layout.dp_rank, self.layout.dp_size,
+                                     self.info.is_main)
         self._check_shapes()
         self.model = DiT(cfg.dit).to(self.device)
-        self.train_model = parallelize(self.model, self.tc, self.info)
+        self.train_model = parallelize(self.model, self.tc, self.info, self.layout)
         self.ema = EMA(self.model, self.tc.ema_decay)  # after sharding: each rank averages its own shard
         self.opt = build_optimizer(self.model, self.tc.lr, self.tc.betas, self.tc.weight_decay)
         # built before any optimizer state is loaded: a new LambdaLR resets the lr it finds
@@ -165,14 +169,15 @@ class Trainer:
                                     self.cfg.flow.text_dropout, gen)
         eps = torch.randn(x0.shape, generator=noise_gen, device=self.device)
         return rectified_flow_loss(self.train_model, x0, eps, t, frame_mask, text, text_mask, grid,
-                                   self.cfg.dit.patch_size[0], autocast_for(self.device, self.tc.precision))
+                                   self.cfg.dit.patch_size[0], autocast_for(self.device, self.tc.precision),
+                                   self.cfg.flow.prediction)
 
     def train_step(self) -> dict:
         accum = self.tc.grad_accum
         losses, tokens = [], 0
         for micro in range(accum):
             batch = next(self.batches)
-            index = self.info.rank * accum + micro
+            index = self.layout.dp_rank * accum + micro  # one sequence group draws one micro-batch's randomness
             gen = torch.Generator().manual_seed(micro_seed(self.tc.seed, self.step, index))
             noise_gen = torch.Generator(self.device).manual_seed(micro_seed(self.tc.seed + 1, self.step, index))
             with grad_sync(self.train_model, micro == accum - 1):
@@ -181,7 +186,7 @@ class Trainer:
             losses.append(loss.detach().float())
             tokens += batch["latents"][:, 0].numel() // math.prod(self.cfg.dit.patch_size)
         loss = mesh.all_reduce_mean(torch.stack(losses).mean())
-        tokens = int(mesh.all_reduce_sum(torch.tensor(tokens, dtype=torch.float64)).item())
+        tokens = int(mesh.all_reduce_sum(torch.tensor(tokens, dtype=torch.float64)).item()) // self.layout.sp
         max_norm = self.tc.grad_clip if self.tc.grad_clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
         grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
@@ -263,6 +268,7 @@ class Trainer:
             state = {
                 "optimizer": opt, "scheduler": self.sched.state_dict(), "ema": self.ema.extra_state(),
                 "data": data_states, "world_size": self.info.world_size, "rng": get_rng_state(),
+                "layout": {"dp_size": self.layout.dp_size, "sp": self.layout.sp},
                 "skipped": self.skipped, "nonfinite_in_a_row": self.nonfinite_in_a_row,
                 "tokens_seen": self.tokens_seen,
             }
@@ -277,14 +283,17 @@ class Trainer:
             for damaged in ck.skipped:
                 console.print(f"[yellow]warning:[/] skipped a damaged checkpoint: {damaged}")
         check_tensor_shapes(ck.path, ck.tensors["model"], self.model.state_dict())
-        if ck.state["world_size"] != self.info.world_size:
-            raise ValueError(f"checkpoint {ck.path} was written by {ck.state['world_size']} processes; "
-                             f"resume it with the same number (now {self.info.world_size})")
         load_model_state_dict(self.model, ck.tensors["model"])
         self.ema.load_state_dict(ck.tensors["ema"], ck.state["ema"])
         load_optimizer_state_dict(self.model, self.opt, ck.state["optimizer"])
         load_scheduler_state(self.sched, ck.state["scheduler"])
-        self.batches.load_state_dict(ck.state["data"][self.info.rank])
+        saved_dp, saved_sp = saved_layout(ck.state)
+        data_state, exact = data_state_for(ck.state["data"], saved_sp, self.layout.dp_rank, self.layout.dp_size)
+        self.batches.load_state_dict(data_state)
+        if not exact and self.info.is_main:
+            console.print(f"note: {ck.path} was written by {saved_dp} data-parallel ranks, this run has "
+                          f"{self.layout.dp_size}: the data order continues from the same point of the epoch, "
+                          "but later batches differ from a straight run's (parallel/relayout.py)")
         set_rng_state(ck.state["rng"])
         self.step, self.skipped = ck.step, ck.state["skipped"]
         self.nonfinite_in_a_row, self.tokens_seen = ck.state["nonfinite_in_a_row"], ck.state["tokens_seen"]
@@ -326,7 +335,7 @@ class Trainer:
                     self.val_model = DiT(self.cfg.dit).to(self.device).eval().requires_grad_(False)
             self.val_model.load_state_dict(weights)
             metrics = dit_validation(self.val_model, self.heldout, self.cfg.dit.patch_size[0],
-                                     lambda: autocast_for(self.device, self.tc.precision))
+                                     lambda: autocast_for(self.device, self.tc.precision), self.cfg.flow.prediction)
         mesh.barrier()
         return metrics
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -111,6 +112,18 @@ class Block(nn.Module):
         return x.flatten(1, 2)  # (B, G, N/G, D) -> (B, N, D)
 
 
+class Embedded(NamedTuple):
+    """DiT.embed's output: what every block reads, for G time groups of N/G consecutive tokens."""
+
+    tokens: torch.Tensor  # (B, N, D) patch tokens
+    text: torch.Tensor  # (B, L, D) projected text
+    text_mask: torch.Tensor | None  # (B, L) bool; None when every token is valid
+    temb: torch.Tensor  # (B, G, D) time embedding (the final layer's modulation)
+    mod: torch.Tensor  # (B, G, 6, D) the blocks' shared modulation
+    rope: torch.Tensor  # (N, 1, Dh/2, 2) cos, sin
+    grid: tuple[int, int, int]  # (T/p_t, H/p_h, W/p_w)
+
+
 class DiT(nn.Module):
     def __init__(self, cfg: DiTConfig):
         super().__init__()
@@ -200,6 +213,16 @@ class DiT(nn.Module):
         return text, (None if bool(mask.all()) else mask)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        s = self.embed(x, t, text, text_mask)
+        h = s.tokens
+        for block in self.blocks:
+            h = block(h, s.mod, s.text, s.text_mask, s.rope)
+        return unpatchify(self.head(h, s.temb), s.grid, self.patch).to(x.dtype)  # (B, C, T, H, W)
+
+    # The pieces of forward, for code that runs the blocks on part of the tokens (parallel/sequence_dit.py).
+
+    def embed(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> Embedded:
+        """Everything the blocks read: the patch tokens, the projected text, time conditioning and RoPE."""
         B = x.shape[0]
         grid = self.grid(x.shape)
         N = grid[0] * grid[1] * grid[2]
@@ -213,12 +236,13 @@ class DiT(nn.Module):
         text = self.text_proj(text.to(h.dtype))  # (B, L, D_text) -> (B, L, D)
         temb, mod = self.time_conditioning(t, grid)  # (B, G, D), (B, G, 6, D)
         rope = self.rope(grid, x.device)  # (N, 1, Dh/2, 2) cos, sin
-        for block in self.blocks:
-            h = block(h, mod, text, text_mask, rope)
+        return Embedded(h, text, text_mask, temb, mod, rope, grid)
+
+    def head(self, h: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        """The final modulated norm and projection: h (B, N, D), temb (B, G, D) -> (B, N, C*pt*ph*pw) patches."""
         shift, scale = (self.out_mod + temb[:, :, None, :])[:, :, None].unbind(3)  # 2 x (B, G, 1, D)
         h = modulate(self.norm_out(h.unflatten(1, (temb.shape[1], -1))), shift, scale)  # (B, G, N/G, D)
-        h = self.proj_out(h.flatten(1, 2))  # (B, N, D) -> (B, N, C*pt*ph*pw)
-        return unpatchify(h, grid, self.patch).to(x.dtype)  # (B, C, T, H, W)
+        return self.proj_out(h.flatten(1, 2))  # (B, N, D) -> (B, N, C*pt*ph*pw)
 
     # ------------------------------------------------------------------------- helpers
 
