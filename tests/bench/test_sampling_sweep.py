@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import tiny_model_folder
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
 
@@ -54,24 +55,6 @@ def test_posthoc_ema_reads_every_checkpoint_of_a_run(tmp_path):
     assert torch.allclose(ema["w"], torch.full((3, 2), shares[1] * 1.0 + shares[2] * 2.0))
     with pytest.raises(FileNotFoundError, match="--run"):
         sweep.posthoc_ema(tmp_path / "nothing", 0.5)
-
-
-def tiny_model_folder(path: Path, seed: int) -> Path:
-    """A debug model with random weights that do depend on the text and the latents (a fresh DiT outputs zero)."""
-    from patchflow.models.dit import DiT
-    from patchflow.models.vae import CausalVAE
-    from patchflow.pipeline import Pipeline
-    from patchflow.recipes import get_recipe
-    from patchflow.text import TextEncoder
-
-    cfg = get_recipe("debug")
-    cfg.vae.base_width = 4  # a narrow VAE: decoding is most of a debug model's sampling time
-    torch.manual_seed(seed)
-    dit = DiT(cfg.dit)
-    for block in dit.blocks:
-        torch.nn.init.normal_(block.cross.out.weight, std=0.2)
-    torch.nn.init.normal_(dit.proj_out.weight, std=0.2)
-    return Pipeline(CausalVAE(cfg.vae).eval(), dit.eval(), TextEncoder(cfg.text), cfg).save_pretrained(path)
 
 
 def test_a_sweep_writes_a_row_per_setting_and_self_guidance_scores_as_the_conditional_model(tmp_path):

@@ -6,32 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+from tiny_models import tiny_model_folder
 
 spec = importlib.util.spec_from_file_location("scaling_figure", Path(__file__).parents[2] / "bench" / "scaling_figure.py")
 scaling_figure = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(scaling_figure)
 
 SIZE, FRAMES, STEPS = 32, 9, 2
-
-
-def tiny_model_folder(path: Path, seed: int) -> Path:
-    """A debug model with random weights that read the text and the latents (a fresh DiT outputs zero)."""
-    from patchflow.models.dit import DiT
-    from patchflow.models.vae import CausalVAE
-    from patchflow.pipeline import Pipeline
-    from patchflow.recipes import get_recipe
-    from patchflow.text import TextEncoder
-
-    cfg = get_recipe("debug")
-    cfg.vae.base_width = 4  # a narrow VAE: decoding is most of a debug model's sampling time
-    torch.manual_seed(seed)
-    dit = DiT(cfg.dit)
-    for block in dit.blocks:
-        torch.nn.init.normal_(block.cross.out.weight, std=0.2)
-    torch.nn.init.normal_(dit.proj_out.weight, std=0.2)
-    return Pipeline(CausalVAE(cfg.vae).eval(), dit.eval(), TextEncoder(cfg.text), cfg).save_pretrained(path)
 
 
 @pytest.fixture(scope="module")
