@@ -25,14 +25,14 @@ from patchflow.text.captioner_eval import Clip
 from patchflow.text.world_captioner_model import COLORS
 from patchflow.world.scene import PAN_SPEED, SIZE_FRACTION
 
-WHERE = ("centres", "seen", "sides", "judged", "stamps", "stamped", "painter", "pillar")
+WHERE = ("centres", "seen", "sides", "judged", "stamps", "stamped", "painter", "pillar_edges")
 
 
 def where_targets(clip: Clip, frames: int, fps: float) -> dict[str, torch.Tensor]:
     """Where the truth puts things, in short-sides: "centres" (K, 8, 2), "seen" (K, 8) (the centre shows),
     "sides" (8,) (0: no such object), "judged" () (False for pong: no slot names its white ball and paddles),
     "stamps" (K, K, 2): the painter's centre of frame s as frame t shows that place, "stamped" (K, K): s < t,
-    "painter" (8,) and "pillar" (2,): its left and right edge (both 0 without one). A repeated frame (an
+    "painter" (8,) and "pillar_edges" (2,): its left and right edge (both 0 without one). A repeated frame (an
     image) repeats its truth."""
     slots = len(COLORS)
     centres, seen = torch.zeros(frames, slots, 2), torch.zeros(frames, slots, dtype=torch.bool)
@@ -60,7 +60,7 @@ def where_targets(clip: Clip, frames: int, fps: float) -> dict[str, torch.Tensor
         half = truth["pillar"]["width"] / 2
         pillar = torch.tensor([truth["pillar"]["x"] + 0.5 - half, truth["pillar"]["x"] + 0.5 + half]) / short
     return {"centres": centres, "seen": seen, "sides": sides, "judged": torch.tensor(not clip.spec.pong),
-            "stamps": stamps, "stamped": stamped, "painter": painter, "pillar": pillar}
+            "stamps": stamps, "stamped": stamped, "painter": painter, "pillar_edges": pillar}
 
 
 def weighted_bce(logits: torch.Tensor, groups: list[tuple[torch.Tensor, float]]) -> torch.Tensor:
@@ -83,7 +83,7 @@ def map_loss(logits: torch.Tensor, where: dict[str, torch.Tensor], short_side: i
     gx, gy = xs[None, None, None, :, None], ys[None, None, :, None, None]  # (1, 1, 1, W, 1), (1, 1, H, 1, 1)
     judged = where["judged"][:, None, None, None, None]  # (B, 1, 1, 1, 1)
     side = where["sides"][:, None, None, None, :]  # (B, 1, 1, 1, 8)
-    left, right = where["pillar"][:, 0, None, None, None, None], where["pillar"][:, 1, None, None, None, None]
+    left, right = where["pillar_edges"][:, 0, None, None, None, None], where["pillar_edges"][:, 1, None, None, None, None]
     open_view = ~((gx > left) & (gx < right))  # (B, 1, 1, W, 1): not behind the pillar
 
     centres = where["centres"][:, :, None, None]  # (B, K, 1, 1, 8, 2)

@@ -175,6 +175,22 @@ def test_batches_are_fixed_by_the_step_and_held_out_clips_differ_from_them():
     assert len({json.dumps(s.to_dict(), sort_keys=True) for s in held_out}) == 8  # not one clip again and again
 
 
+def test_every_head_is_trained_on_its_own_target(tiny_net):
+    """A scene or slot target whose name a pixel-map target reuses would be overwritten and never trained
+    (the pillar head was, once: its facts were then right at chance)."""
+    from patchflow.text.captioner_maps import WHERE
+    from patchflow.text.captioner_train import caption_loss
+
+    assert not (set(SCENE_HEADS) | set(SLOT_HEADS)) & set(WHERE)
+    cfg = tiny_config()
+    cfg.captioner.batch_size = 16
+    cfg.captioner.feature_prob = 1.0  # every scene carries a pillar, so its target is 1 in every clip
+    frames, real, targets = make_batch(cfg, 0)
+    assert targets["pillar"].sum() > 0 and targets["pillar"].shape == (16,)  # the scene fact, not the edges
+    _, parts = caption_loss(tiny_net(frames, real), targets, cfg.captioner.short_side)
+    assert {f"loss_{name}" for name in SCENE_HEADS} - {"loss_pan_dir", "loss_pan_moves"} <= set(parts)
+
+
 def test_facts_right_reports_every_kind_with_an_interval(tiny_net):
     report = facts_right(WorldCaptioner(tiny_net).caption, 12, SIZES, [1, 9], 8.0, 0.5)
     rows = {what: (right, judged, text) for what, right, judged, text in report.rows()}
