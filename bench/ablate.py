@@ -5,13 +5,13 @@
     python bench/ablate.py --name width256 --recipe world_rung1 --flops 1.5e14 ... --set dit.width=256
     python bench/ablate_table.py runs/ablate/rung1.jsonl
 
-The budget is one of --steps N, --flops F (training FLOPs: bench/flops.py, counted batch by batch) or
---minutes M (time spent in training steps; validation, checkpoints and setup are not counted). For --flops
-and --minutes a short probe run of this very config (--probe-steps, in its own folder, deleted after)
-measures FLOPs and seconds per step on this machine, and the arm trains steps = budget / per step, so its
-learning-rate schedule (warmup, cosine to zero) fits the budget. Should the arm reach its budget before
-that (a busier machine, larger batches than the probe saw), it stops there: that step logs, validates and
-exports as a planned last step, and the row says "stopped_early".
+The budget is one of --steps N, --flops F (training model FLOPs, counted batch by batch by the closed form
+of patchflow/models/dit/flops.py) or --minutes M (time spent in training steps; validation, checkpoints and
+setup are not counted). For --flops and --minutes a short probe run of this very config (--probe-steps, in
+its own folder, deleted after) measures FLOPs and seconds per step on this machine, and the arm trains
+steps = budget / per step, so its learning-rate schedule (warmup, cosine to zero) fits the budget. Should
+the arm reach its budget before that (a busier machine, larger batches than the probe saw), it stops there:
+that step logs, validates and exports as a planned last step, and the row says "stopped_early".
 
 A curriculum is arms in a chain: --init-from starts an arm's DiT (and its EMA) from an earlier arm's model
 folder or a training checkpoint folder (a fresh optimizer and schedule), and the row adds the FLOPs of the
@@ -40,11 +40,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from flops import train_flops, weight_counts  # noqa: E402
 
 from patchflow.config import Config  # noqa: E402
+from patchflow.models.dit.flops import train_flops  # noqa: E402
 from patchflow.recipes import resolve  # noqa: E402
 from patchflow.train.trainer import Trainer  # noqa: E402
 
@@ -178,7 +176,7 @@ def run_arm(args) -> dict:
     row = {
         "name": args.name, "recipe": args.recipe, "overrides": overrides, "rung": cfg.world.rung, "budget": budget,
         "planned_steps": steps, "steps": trainer.step, "stopped_early": trainer.stopped_early,
-        "tokens": trainer.tokens_seen, "flops": trainer.flops, "weights": weight_counts(cfg.dit)["total"],
+        "tokens": trainer.tokens_seen, "flops": trainer.flops, "weights": trainer.model.num_params(),
         "train_minutes": sum(trainer.step_seconds) / 60, **last_metrics(arm_dir), "model": str(model_dir),
     }
     if args.init_from:
@@ -200,7 +198,7 @@ def parse_args(argv=None):
     ap.add_argument("--set", action="append", metavar="KEY=VALUE", help="a config override (repeatable)")
     budget = ap.add_mutually_exclusive_group(required=True)
     budget.add_argument("--steps", type=int, help="train exactly this many steps")
-    budget.add_argument("--flops", type=float, help="training FLOPs (bench/flops.py)")
+    budget.add_argument("--flops", type=float, help="training FLOPs (patchflow/models/dit/flops.py)")
     budget.add_argument("--minutes", type=float, help="minutes spent in training steps on this machine")
     ap.add_argument("--init-from", metavar="PATH", help="start from this model folder's (or checkpoint's) DiT: a "
                     "curriculum stage")

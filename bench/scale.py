@@ -7,7 +7,7 @@
 
 Three parts (docs/scale.md explains them and shows results):
 
-1. FLOPs. Model FLOPs per token of the DiT, from its config (`dit_forward_flops`, the formula of
+1. FLOPs. Model FLOPs per token of the DiT, from its config (patchflow/models/dit/flops.py, the formula of
    docs/scale.md, attention included), checked against torch's FlopCounterMode on one training step
    (forward alone, and forward + backward, whose count also charges the attention backward's recomputed
    scores). A training step does 3x the forward's model FLOPs; activation checkpointing runs the forward
@@ -44,10 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from patchflow.config import DiTConfig  # noqa: E402
 from patchflow.diffusion.flow_loss import rectified_flow_loss  # noqa: E402
 from patchflow.models.dit import PRESETS, DiT  # noqa: E402
+from patchflow.models.dit.flops import forward_flops, recomputed_score_flops, train_flops_per_token  # noqa: E402
 from patchflow.recipes import get_recipe  # noqa: E402
 
 SIDE = 32  # tokens per side of a latent frame: a 64 x 64 latent with 2 x 2 patches (256 x 256 pixels at 4x)
-TIME_FREQ_DIM = 256  # the TimestepEmbedder's sinusoid width (models/dit/embeddings.py)
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity), from the vendors' data sheets, by a part of the name
 # torch.cuda.get_device_name gives; the first match wins, so longer names come before their prefixes.
 GPU_PEAK_TFLOPS = [("H200", 989.4), ("H100 80GB HBM3", 989.4), ("H100 NVL", 835.0), ("H100 PCIe", 756.0),
@@ -55,34 +55,7 @@ GPU_PEAK_TFLOPS = [("H200", 989.4), ("H100 80GB HBM3", 989.4), ("H100 NVL", 835.
                    ("RTX 4090", 165.2), ("RTX 3090", 71.0)]
 
 
-# ----------------------------------------------------------------------------- 1. FLOPs from the config
-
-
-def dit_forward_flops(cfg: DiTConfig, n_tokens: int, text_tokens: int, distinct_times: int = 1) -> dict[str, int]:
-    """Model FLOPs of one forward of one sample (2 per multiply-add; matmuls and attention, as FlopCounterMode).
-
-    D = width, r = mlp_ratio, P = in_channels x p_t x p_h x p_w, N video tokens, L text tokens:
-      per block and video token   (12 + 4r) D^2          qkv 6, out 2, cross q 2, cross out 2, MLP 4r
-                                + 4 N D + 4 L D          self-attention QK^T, AV; cross-attention QK^T, AV
-      per block and text token    4 D^2                  cross-attention keys and values
-      patch embed + output        4 P D a video token
-      text projection             2 D_text D + 2 D^2 a text token
-      time embedding + adaLN      2 x 256 D + 14 D^2 a distinct time
-    """
-    d, r = cfg.width, cfg.mlp_ratio
-    patch = cfg.in_channels * cfg.patch_size[0] * cfg.patch_size[1] * cfg.patch_size[2]
-    n, L = n_tokens, text_tokens
-    dense = n * cfg.depth * int((12 + 4 * r) * d * d) + n * 4 * patch * d
-    attention = n * cfg.depth * (4 * n * d + 4 * L * d)
-    text = L * (cfg.depth * 4 * d * d + 2 * cfg.text_dim * d + 2 * d * d)
-    time_ = distinct_times * (2 * TIME_FREQ_DIM * d + 14 * d * d)
-    return {"dense": dense, "attention": attention, "text": text, "time": time_,
-            "total": dense + attention + text + time_}
-
-
-def train_flops_per_token(cfg: DiTConfig, n_tokens: int, text_tokens: int) -> float:
-    """Model FLOPs of a training step per video token: 3 x the forward (backward = 2 x forward)."""
-    return 3 * dit_forward_flops(cfg, n_tokens, text_tokens)["total"] / n_tokens
+# ----------------------------------------------------------------------------- 1. FLOPs, checked
 
 
 def _cpu_attention_mapping():
@@ -112,10 +85,8 @@ def flop_check(cfg: DiTConfig, frames: int, text_tokens: int) -> dict:
         loss = step_loss(model, cfg, batch, torch.device("cpu"), "fp32")
     with FlopCounterMode(display=False, custom_mapping=_cpu_attention_mapping()) as backward_counter:
         loss.backward()
-    formula = dit_forward_flops(cfg, n, text_tokens)
-    # flash attention's backward recomputes the scores: one more N x N x D product per block (self) and per
-    # text (cross), which the counter charges and model FLOPs do not
-    recompute = cfg.depth * (2 * n * n * cfg.width + 2 * n * text_tokens * cfg.width)
+    formula = forward_flops(cfg, n, text_tokens)
+    recompute = recomputed_score_flops(cfg, n, text_tokens)  # the counter charges them, model FLOPs do not
     counted_fwd = forward_counter.get_total_flops()
     counted_step = counted_fwd + backward_counter.get_total_flops()
     return {"preset": cfg.preset, "tokens": n, "text_tokens": text_tokens,

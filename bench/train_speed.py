@@ -21,9 +21,9 @@ What the numbers mean:
   --threads threads, 2 n^3 / seconds: what this CPU's matmul kernels reach, the ceiling to compare to.
 - FLOPs per step: counted by torch.utils.flop_counter.FlopCounterMode over one forward + backward
   (matmuls and attention; elementwise work, the optimizer and the EMA count 0). Shown beside the
-  analytic 6 x params x tokens + 12 x depth x width x N x tokens (N = tokens per sample); the two
-  differ by design: the count sees cross-attention and the attention backward's recomputed scores,
-  the formula charges every parameter (text_proj too) once per video token.
+  model FLOPs of the same step from the config (patchflow/models/dit/flops.py: 3 x the forward, the
+  count bench/ablate.py budgets in); the count is the higher by the scores that the attention backward
+  recomputes (counted, not model FLOPs) and the lower by the input gradients the first layers skip.
 - s/step: median wall time of the --steps timed steps (after --warmup untimed ones), split into
   fwd+bwd (inputs, loss, backward) and update (clip, AdamW, EMA, zero_grad).
 - tokens/s: B x N / (s/step), the number train/logging.py's tok/s reports for the same shapes.
@@ -55,6 +55,7 @@ from patchflow.diffusion.flow import sample_t  # noqa: E402
 from patchflow.diffusion.flow_loss import rectified_flow_loss  # noqa: E402
 from patchflow.models.dit import PRESETS, DiT  # noqa: E402
 from patchflow.models.dit.embeddings import patch_grid  # noqa: E402
+from patchflow.models.dit.flops import train_flops  # noqa: E402
 from patchflow.parallel.parallelize import apply_compile  # noqa: E402
 from patchflow.recipes import get_recipe  # noqa: E402
 from patchflow.train.ema import EMA  # noqa: E402
@@ -138,12 +139,6 @@ def count_step_flops(cfg, batch: Batch, recipe) -> tuple[int, int]:
     per_op = counter.get_flop_counts()["Global"]
     attention = sum(n for op, n in per_op.items() if "attention" in str(op))
     return counter.get_total_flops(), attention
-
-
-def analytic_flops(params: int, depth: int, width: int, n_tokens: int, batch: int) -> int:
-    """6 x params x tokens (matmuls, forward + backward) + 12 x depth x width x N x tokens (self-attention)."""
-    tokens = batch * n_tokens
-    return 6 * params * tokens + 12 * depth * width * n_tokens * tokens
 
 
 def run_mode(mode: str, cfg, batch: Batch, recipe, args, advance) -> dict:
@@ -244,7 +239,8 @@ def main(argv=None) -> dict:
                 "bf16": matmul_peak(torch.bfloat16, args.peak_size, args.peak_repeats)}
         flops, attention_flops = count_step_flops(cfg, batch, recipe)
     params = DiT(cfg).num_params()
-    analytic = analytic_flops(params, cfg.depth, cfg.width, n_tokens, batch_size)
+    used_text = int(batch.text_mask.any(dim=0).nonzero().max()) + 1  # the text columns the DiT keeps
+    model_flops = train_flops(cfg, tuple(batch.x0.shape), used_text)
 
     rows = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -266,7 +262,7 @@ def main(argv=None) -> dict:
         "warmup": args.warmup, "compile_scope": args.compile_scope, "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
         "peak_gflop_per_s": {k: v / 1e9 for k, v in peak.items()}, "peak_size": args.peak_size,
-        "flops_per_step": flops, "attention_flops_per_step": attention_flops, "analytic_flops_per_step": analytic,
+        "flops_per_step": flops, "attention_flops_per_step": attention_flops, "model_flops_per_step": model_flops,
         "modes": rows,
     }
     if args.json:
@@ -286,7 +282,7 @@ def print_table(r: dict) -> None:
               f"bf16 {r['peak_gflop_per_s']['bf16']:.1f} GFLOP/s")
     out.print(f"FLOPs per step (fwd+bwd): counted {r['flops_per_step'] / 1e9:.2f} G "
               f"(attention {r['attention_flops_per_step'] / 1e9:.2f} G), "
-              f"analytic 6PD + 12LDND {r['analytic_flops_per_step'] / 1e9:.2f} G")
+              f"model FLOPs from the config {r['model_flops_per_step'] / 1e9:.2f} G")
     table = Table("mode", "s/step", "fwd+bwd s", "update s", "tokens/s", "GFLOP/s", "% of peak", "first step s")
     for row in r["modes"]:
         if "error" in row:
