@@ -41,8 +41,11 @@ WM_OUT := models/world-tiny
 # --resume when a training stage left a checkpoint: an interrupted stage continues where it stopped
 resume_if = $(if $(wildcard $(1)/checkpoints/latest),--resume)
 WM_VAE := $(WM_RUN)/vae/diffusion_pytorch_model.safetensors
-world-model: $(WM_RUN)/model/model_index.json | $(STAMP)
+WM_CAP := $(WM_RUN)/captioner/captioner/config.json
+world-model: $(WM_RUN)/model/model_index.json $(WM_CAP) | $(STAMP)
 	rm -rf $(WM_OUT).tmp && mkdir -p $(dir $(WM_OUT)) && cp -r $(WM_RUN)/model $(WM_OUT).tmp
+	cp -r $(WM_RUN)/captioner/captioner $(WM_OUT).tmp/captioner && cp $(WM_RUN)/captioner/eval.json \
+		$(WM_OUT).tmp/captioner/eval.json
 	cp $(WM_RUN)/metrics.jsonl $(WM_RUN)/loss.png $(WM_OUT).tmp/
 	mkdir -p $(WM_OUT).tmp/vae_training && cp $(WM_RUN)/vae_train/metrics.jsonl $(WM_RUN)/vae_train/loss.png \
 		$(WM_OUT).tmp/vae_training/
@@ -54,6 +57,11 @@ world-model: $(WM_RUN)/model/model_index.json | $(STAMP)
 	rm -rf $(WM_OUT) && mv $(WM_OUT).tmp $(WM_OUT)
 	sed -i 's|$(WM_OUT).tmp|$(WM_OUT)|g' $(WM_OUT)/vae_eval.json $(WM_OUT)/bench.json $(WM_OUT)/bench/summary.* \
 		$(WM_OUT)/bench_vae_ceiling.json $(WM_OUT)/bench_vae_ceiling/summary.*
+
+# the world captioner (re-captioning, docs/language.md): 30 CPU-minutes, shipped in models/world-tiny/captioner
+$(WM_CAP): | $(STAMP)
+	$(PF) caption train --recipe world_captioner --minutes 30 --out $(WM_RUN)/captioner \
+		$(call resume_if,$(WM_RUN)/captioner)
 
 $(WM_VAE): | $(STAMP)
 	$(PF) vae train --recipe world_tiny $(WM_DIRS) $(WM_SET) $(call resume_if,$(WM_RUN)/vae_train)
