@@ -42,8 +42,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from patchflow.config import Config  # noqa: E402
+from patchflow.models.dit.embeddings import patch_grid  # noqa: E402
 from patchflow.models.dit.flops import train_flops  # noqa: E402
 from patchflow.recipes import resolve  # noqa: E402
+from patchflow.train.token_mask import kept_tokens, mask_ratio_at  # noqa: E402
 from patchflow.train.trainer import Trainer  # noqa: E402
 
 
@@ -66,7 +68,9 @@ class BudgetTrainer(Trainer):
 
     def micro_loss(self, batch, gen, noise_gen):
         used_text = int(batch["text_mask"].any(dim=0).nonzero().max()) + 1  # the text columns the DiT keeps
-        self.flops += train_flops(self.cfg.dit, tuple(batch["latents"].shape), used_text)
+        shape = tuple(batch["latents"].shape)
+        kept = kept_tokens(patch_grid(shape, tuple(self.cfg.dit.patch_size)), mask_ratio_at(self.tc, self.step))
+        self.flops += train_flops(self.cfg.dit, shape, used_text, kept)
         return super().micro_loss(batch, gen, noise_gen)
 
     def train_step(self) -> dict:

@@ -201,6 +201,10 @@ class TrainConfig:
     precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | fp32 | bf16
     activation_checkpointing: bool = False
     compile: bool = False
+    # token masking (train/token_mask.py, MaskDiT): the fraction of each latent frame's tokens a training step
+    # drops (0 = off), until token_mask_until x steps; the steps after that see every token (the unmasked finish)
+    token_mask: float = 0.0
+    token_mask_until: float = 0.9
     keep_checkpoints: int = 3  # newest checkpoints kept; 0 = all
     max_nonfinite_in_a_row: int = 20  # stop after this many consecutive skipped (non-finite) steps
     tensorboard: bool = True

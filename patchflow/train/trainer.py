@@ -57,6 +57,7 @@ from patchflow.train.run_config import (
     report_changes,
     write_run_config,
 )
+from patchflow.train.token_mask import check_token_mask, keep_indices, mask_ratio_at
 from patchflow.train.validation import BANDS, dit_validation, heldout_latents
 
 console = Console(stderr=True)
@@ -86,6 +87,7 @@ class Trainer:
         from patchflow.models.dit import DiT
 
         check_train_config(cfg, "dit")
+        check_token_mask(cfg.train)
         self.cfg, self.tc = cfg, cfg.train
         self.info = mesh.init_distributed()
         self.layout = mesh.build_layout(self.tc, self.info, cfg.dit.heads)  # the degrees, checked; the mesh
@@ -168,9 +170,12 @@ class Trainer:
         text, text_mask = drop_text(batch["text"], batch["text_mask"], self.batches.empty_text(),
                                     self.cfg.flow.text_dropout, gen)
         eps = torch.randn(x0.shape, generator=noise_gen, device=self.device)
+        ratio = mask_ratio_at(self.tc, self.step)
+        # drawn last from gen, so with the mask off every other draw is what it always was
+        keep = keep_indices(grid, ratio, gen).to(self.device) if ratio > 0 else None
         return rectified_flow_loss(self.train_model, x0, eps, t, frame_mask, text, text_mask, grid,
                                    self.cfg.dit.patch_size[0], autocast_for(self.device, self.tc.precision),
-                                   self.cfg.flow.prediction)
+                                   self.cfg.flow.prediction, keep)
 
     def train_step(self) -> dict:
         accum = self.tc.grad_accum

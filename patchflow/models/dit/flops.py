@@ -63,12 +63,18 @@ def tokens_of(cfg, latent_shape: tuple[int, ...]) -> int:
     return latent_shape[0] * math.prod(s // p for s, p in zip(latent_shape[2:], cfg.patch_size, strict=True))
 
 
-def train_flops(cfg, latent_shape: tuple[int, ...], text_len: int) -> int:
+def train_flops(cfg, latent_shape: tuple[int, ...], text_len: int, kept_tokens: int | None = None) -> int:
     """Model FLOPs of one forward + backward of a batch of latents (B, C, T', H', W'), each sample with its own
-    time and `text_len` text tokens (the columns the DiT keeps after trimming padding): B x 3 x F_fwd."""
+    time and `text_len` text tokens (the columns the DiT keeps after trimming padding): B x 3 x F_fwd.
+
+    kept_tokens: with token masking (train/token_mask.py) the tokens a sample's blocks see; the patch embedding
+    still runs on all N (it comes before the mask), so its 2 P D a dropped token is added back."""
     batch = latent_shape[0]
     n_tokens = tokens_of(cfg, latent_shape) // batch  # per sample
-    return batch * 3 * forward_flops(cfg, n_tokens, text_len, distinct_times=1)["total"]
+    if kept_tokens is None or kept_tokens >= n_tokens:
+        return batch * 3 * forward_flops(cfg, n_tokens, text_len, distinct_times=1)["total"]
+    dropped_embed = (n_tokens - kept_tokens) * 2 * _patch_dim(cfg) * cfg.width
+    return batch * 3 * (forward_flops(cfg, kept_tokens, text_len, distinct_times=1)["total"] + dropped_embed)
 
 
 def recomputed_score_flops(cfg, n_tokens: int, text_tokens: int) -> int:

@@ -212,12 +212,24 @@ class DiT(nn.Module):
         text, mask = text[:, :used], mask[:, :used]  # (B, L) -> (B, L_used)
         return text, (None if bool(mask.all()) else mask)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
+        """-> (B, C, T, H, W); with `keep` (N_keep,) token indices (training's token masking,
+        train/token_mask.py: the same count in every latent frame) the blocks see those tokens only and the
+        output is their patches (B, N_keep, C*pt*ph*pw)."""
         s = self.embed(x, t, text, text_mask)
-        h = s.tokens
+        h, mod, temb, rope = s.tokens, s.mod, s.temb, s.rope
+        if keep is not None:
+            h, rope = h[:, keep], rope[keep]  # (B, N, D) -> (B, N_keep, D); (N, ...) -> (N_keep, ...)
+            if mod.shape[1] == s.tokens.shape[1]:  # one time a token: its modulation goes with it
+                mod, temb = mod[:, keep], temb[:, keep]  # (B, N, ...) -> (B, N_keep, ...)
+            # else one group a sample or a latent frame: keep holds the same count in every frame, so the
+            # groups stay consecutive runs of equal length
         for block in self.blocks:
-            h = block(h, s.mod, s.text, s.text_mask, s.rope)
-        return unpatchify(self.head(h, s.temb), s.grid, self.patch).to(x.dtype)  # (B, C, T, H, W)
+            h = block(h, mod, s.text, s.text_mask, rope)
+        if keep is not None:
+            return self.head(h, temb)  # (B, N_keep, C*pt*ph*pw)
+        return unpatchify(self.head(h, temb), s.grid, self.patch).to(x.dtype)  # (B, C, T, H, W)
 
     # The pieces of forward, for code that runs the blocks on part of the tokens (parallel/sequence_dit.py).
 
