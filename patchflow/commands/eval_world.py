@@ -5,6 +5,7 @@ the simulator through a VAE (`--through-vae`, the VAE ceiling).
     patchflow eval world --model models/world-tiny --quick          # the fixed quick subset, ~3 min on a CPU
     patchflow eval world --model world-truth --through-vae models/world-tiny   # the best a DiT on that VAE scores
     patchflow eval world --model runs/world_rung1/model --quick --rung 1     # what rung 1 of the ladder teaches
+    patchflow eval world --model models/world-tiny --quick --expand-prompt  # prompts expanded before sampling
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def world(
     seed: int = typer.Option(0, "--seed", help="base seed; each prompt adds its fixed offset"),
     long: bool = typer.Option(False, "--long", help="also the 60 s samples"),
     device: str = typer.Option("cpu", "--device", help="where the model (or the VAE) runs (cpu, cuda, ...)"),
+    expand_prompt: bool = typer.Option(False, "--expand-prompt", help="expand each prompt into a detailed caption "
+                                       "(--expander) before sampling; the prompt's own facts are judged"),
+    expander: str = typer.Option("world", "--expander", help="with --expand-prompt: world (the world's own, "
+                                 "offline), openai or hf (their settings from the environment, text/expand.py)"),
 ) -> None:
     """Score prompt fidelity and physics on the versioned world prompt set: per-category pass rates with
     95 % intervals."""
@@ -59,6 +64,13 @@ def world(
     if not prompts:
         fail(f"rung {rung} shows none of the prompts asked for; leave out --category, or pick a category of "
              f"the rung ({', '.join(rung_categories(rung))})")
+    from patchflow.text.expand import EXPANDER_NAMES
+
+    if expand_prompt and expander not in EXPANDER_NAMES:
+        fail(f"--expander must be one of {', '.join(EXPANDER_NAMES)}, got {expander!r}")
+    if expand_prompt and model == TRUTH:
+        fail(f"--expand-prompt changes what a model is asked; {TRUTH} renders the prompt's facts themselves: "
+             "leave it out, or bench a model folder")
     name = model
     if model == TRUTH:
         generate = truth_generator()
@@ -71,9 +83,12 @@ def world(
         if not (folder / "model_index.json").is_file():
             fail(f"{folder} is not a patchflow model folder (no model_index.json)")
         try:
-            generate = pipeline_generator(folder, steps=steps, guidance=guidance, device=device)
+            generate = pipeline_generator(folder, steps=steps, guidance=guidance, device=device,
+                                          expand_prompt=expander if expand_prompt else False)
         except ModelFolderError as e:  # a damaged model folder: the message names the file
             fail(str(e))
+        if expand_prompt:
+            name = f"{model} (prompts expanded by {expander})"
     result = run_world_bench(generate, n_per_category, out, seed=seed, progress=not json_out, long=long,
                              categories=categories, model=name, quick=quick, rung=rung)
     summary = {**result.summary(), **({"rung": rung} if rung else {})}

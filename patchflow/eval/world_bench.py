@@ -179,8 +179,12 @@ def truth_generator() -> GenerateFn:
 
 
 def pipeline_generator(model_dir: str | Path, steps: int | None = None, guidance: float | None = None,
-                       device: str = "cpu") -> GenerateFn:
-    """A model folder as a generator: one video per call, noise from a CPU generator seeded per prompt."""
+                       device: str = "cpu", expand_prompt: bool | str = False) -> GenerateFn:
+    """A model folder as a generator: one video per call, noise from a CPU generator seeded per prompt.
+
+    expand_prompt: False, or an expander (True = the model's own, or a backend name; text/expand.py) that turns
+    each bench prompt into a detailed caption before sampling, seeded by the prompt's seed. The bench still
+    judges the facts of the prompt as written (the expander keeps them and only fills the open ones)."""
     import torch
 
     from patchflow.pipeline import Pipeline, to_uint8
@@ -190,7 +194,8 @@ def pipeline_generator(model_dir: str | Path, steps: int | None = None, guidance
 
     def generate(prompt: str, width: int, height: int, num_frames: int, fps: float, seed: int) -> np.ndarray:
         out = pipe(prompt, height=height, width=width, num_frames=num_frames, fps=fps, num_inference_steps=steps,
-                   guidance_scale=guidance, generator=torch.Generator().manual_seed(seed), output_type="np")
+                   guidance_scale=guidance, generator=torch.Generator().manual_seed(seed), output_type="np",
+                   expand_prompt=expand_prompt)
         return to_uint8(out.frames)[0]  # (1, F, H, W, 3) float in [0, 1] -> (F, H, W, 3) uint8
 
     return generate
