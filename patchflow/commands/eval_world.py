@@ -50,6 +50,7 @@ def world(
     95 % intervals."""
     from patchflow.eval.world_bench import bench_prompts, pipeline_generator, run_world_bench, truth_generator
     from patchflow.eval.world_prompts import rung_categories
+    from patchflow.text.expand import EXPANDER_NAMES
 
     if n_per_category < 1:
         fail(f"--n-per-category must be at least 1, got {n_per_category}")
@@ -64,8 +65,6 @@ def world(
     if not prompts:
         fail(f"rung {rung} shows none of the prompts asked for; leave out --category, or pick a category of "
              f"the rung ({', '.join(rung_categories(rung))})")
-    from patchflow.text.expand import EXPANDER_NAMES
-
     if expand_prompt and expander not in EXPANDER_NAMES:
         fail(f"--expander must be one of {', '.join(EXPANDER_NAMES)}, got {expander!r}")
     if expand_prompt and model == TRUTH:

@@ -84,6 +84,33 @@ def test_masked_loss_with_every_token_kept_is_the_plain_loss():
         torch.testing.assert_close(masked, plain, rtol=1e-5, atol=1e-6)
 
 
+def test_masked_loss_scores_kept_free_tokens_only():
+    """Changing the clean latent at a dropped token leaves the loss alone, at a kept token of a free frame it
+    does not; a sample whose frames are all conditioning scores nothing."""
+    dit = _random_dit()
+    x0, eps = torch.randn(1, 4, 3, 4, 6), torch.randn(1, 4, 3, 4, 6)
+    t, frame_mask = torch.tensor([0.6]), torch.tensor([[True, False, False]])  # frame 0 is conditioning
+    text, mask = torch.randn(1, 5, 16), torch.ones(1, 5, dtype=torch.bool)
+    keep = keep_indices((3, 2, 3), 0.5, torch.Generator().manual_seed(5))  # 3 of 6 tokens a frame
+    dropped_free = [i for i in range(6, 18) if i not in keep.tolist()][0]
+    kept_free = [i for i in keep.tolist() if i >= 6][0]
+
+    def loss_with(token: int | None) -> torch.Tensor:
+        patches = patchify(x0, (1, 2, 2)).clone()  # (1, 18, 16)
+        if token is not None:
+            patches[:, token] += 3.0
+        x = patches.view(1, 3, 2, 3, 4, 2, 2).permute(0, 4, 1, 2, 5, 3, 6).reshape(1, 4, 3, 4, 6)  # unpatchify
+        with torch.no_grad():
+            return rectified_flow_loss(dit, x, eps, t, frame_mask, text, mask, (3, 2, 3), 1, keep=keep)
+
+    base = loss_with(None)
+    assert torch.equal(loss_with(dropped_free), base)
+    assert not torch.allclose(loss_with(kept_free), base)
+    all_cond = rectified_flow_loss(dit, x0, eps, t, torch.ones(1, 3, dtype=torch.bool), text, mask, (3, 2, 3), 1,
+                                   keep=keep)
+    assert all_cond.item() == 0.0  # every frame conditioning: nothing to score
+
+
 def test_mask_schedule_and_settings():
     tc = TrainConfig(steps=100, token_mask=0.5, token_mask_until=0.9)
     assert [mask_ratio_at(tc, s) for s in (0, 89, 90, 99)] == [0.5, 0.5, 0.0, 0.0]
