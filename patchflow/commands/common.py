@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from patchflow.config import Config, ConfigError, to_json
 from patchflow.recipes import resolve
@@ -27,6 +28,10 @@ def load_config(recipe: str, overrides: list[str] | None, show: bool = True) -> 
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print an error for a person and exit non-zero."""
-    console.print(f"[bold red]error:[/] {message}")
+    """Print an error for a person and exit non-zero.
+
+    soft_wrap: the terminal wraps, not rich, so a path or a command in the message stays one unbroken string
+    (copyable, and greppable in logs); escape: a message quoting `--set a=["x"]` is text, not rich markup.
+    """
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
