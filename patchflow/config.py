@@ -186,6 +186,10 @@ class TrainConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     weight_decay: float = 0.01
     warmup_steps: int = 10
+    # after warmup: "cosine" to 0 at `steps`, or "wsd" (constant, then linear to 0 over the last decay_fraction
+    # of `steps`), whose stable-phase checkpoints branch into complete shorter runs (train/optim.py)
+    lr_schedule: str = "cosine"
+    decay_fraction: float = 0.2
     grad_clip: float = 1.0
     grad_accum: int = 1
     ema_decay: float = 0.999

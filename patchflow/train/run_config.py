@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from patchflow.config import Config, to_dict
+from patchflow.train.optim import SCHEDULES
 
 RUN_CONFIG = "config.json"
 
@@ -49,7 +50,10 @@ def check_train_config(cfg: Config, model: str) -> None:
         tc, section = cfg.train, "train"
         rules = [("steps", tc.steps >= 1, "at least 1 (the optimizer steps to train to)"),
                  ("grad_accum", tc.grad_accum >= 1, "at least 1 (micro-batches per step)"),
-                 ("lr", tc.lr > 0, "above 0")]
+                 ("lr", tc.lr > 0, "above 0"),
+                 ("lr_schedule", tc.lr_schedule in SCHEDULES, f"one of {', '.join(SCHEDULES)}"),
+                 ("decay_fraction", 0 < tc.decay_fraction < 1, "between 0 and 1 (the share of steps the wsd "
+                  "schedule decays over)")]
     elif model == "vae":
         tc, section = cfg.vae_train, "vae_train"
         rules = [("steps", tc.steps >= 1, "at least 1 (the optimizer steps to train to)"),

@@ -44,6 +44,7 @@ from patchflow.parallel.parallelize import (
 )
 from patchflow.parallel.relayout import data_state_for, saved_layout
 from patchflow.train.batches import build_batches
+from patchflow.train.branch import branch_note, find_branch_point, run_folder_of
 from patchflow.train.checkpoint import load_checkpoint, save_checkpoint
 from patchflow.train.ema import EMA
 from patchflow.train.logging import MetricsLogger, plot_loss, progress
@@ -83,7 +84,11 @@ def autocast_for(device: torch.device, precision: str):
 
 
 class Trainer:
-    def __init__(self, cfg: Config, data: str | None = None, resume: bool = False, show_progress: bool = True):
+    def __init__(self, cfg: Config, data: str | None = None, resume: bool = False, show_progress: bool = True,
+                 branch_from: str = ""):
+        """`resume`: continue from the newest checkpoint in train.out_dir. `branch_from`: start from a checkpoint
+        of another run (a folder, or a run folder's newest) and continue into train.out_dir: a WSD run's
+        stable-phase checkpoint finishes as a complete shorter run this way (train/optim.py)."""
         from patchflow.models.dit import DiT
 
         check_train_config(cfg, "dit")
@@ -93,6 +98,7 @@ class Trainer:
         self.layout = mesh.build_layout(self.tc, self.info, cfg.dit.heads)  # the degrees, checked; the mesh
         self.device = self.info.device
         self.out_dir = Path(self.tc.out_dir)
+        self.branch_from = find_branch_point(branch_from, self.out_dir) if branch_from else None
         self._start_run_config(resume)  # before the slow setup: a forbidden override stops at once
         self.show_progress = show_progress and self.info.is_main
         seed_everything(self.tc.seed)  # same seed on every rank: identical initial weights
@@ -106,7 +112,8 @@ class Trainer:
         self.ema = EMA(self.model, self.tc.ema_decay)  # after sharding: each rank averages its own shard
         self.opt = build_optimizer(self.model, self.tc.lr, self.tc.betas, self.tc.weight_decay)
         # built before any optimizer state is loaded: a new LambdaLR resets the lr it finds
-        self.sched = build_scheduler(self.opt, self.tc.warmup_steps, self.tc.steps)
+        self.sched = build_scheduler(self.opt, self.tc.warmup_steps, self.tc.steps,
+                                     schedule=self.tc.lr_schedule, decay_fraction=self.tc.decay_fraction)
 
         self.step = 0
         self.skipped = 0  # steps not applied because the loss or gradient was not finite
@@ -115,7 +122,7 @@ class Trainer:
         self.history: list[tuple[int, float]] = []  # (step, loss) of every step of this process's run
         self.val_model = None  # rank 0's plain DiT that validation loads the EMA weights into (built once)
         self.heldout = self._heldout(data) if self.tc.val_every > 0 and self.info.is_main else None
-        if resume:
+        if resume or self.branch_from:
             self.resume()
 
     # ------------------------------------------------------------------------- setup checks
@@ -137,8 +144,10 @@ class Trainer:
 
     def _start_run_config(self, resume: bool) -> None:
         """<out_dir>/config.json: on resume first compared with this config (shape-deciding keys must match)."""
-        if resume:
-            changes = check_resume_config(self.out_dir, self.cfg, DIT_FROZEN)  # on every rank: all stop together
+        if resume or self.branch_from:
+            # a branch is checked against the run it branches from: the same rules as a resume
+            source = run_folder_of(self.branch_from) if self.branch_from else self.out_dir
+            changes = check_resume_config(source, self.cfg, DIT_FROZEN)  # on every rank: all stop together
             mesh.barrier()  # every rank has read the old file before rank 0 replaces it
             if self.info.is_main:
                 report_changes(changes, self.out_dir, console)
@@ -283,7 +292,7 @@ class Trainer:
         mesh.barrier()
 
     def resume(self) -> None:
-        ck = load_checkpoint(self.out_dir, groups=("model", "ema"))  # every rank reads the same files
+        ck = load_checkpoint(self.branch_from or self.out_dir, groups=("model", "ema"))  # every rank: same files
         if self.info.is_main:
             for damaged in ck.skipped:
                 console.print(f"[yellow]warning:[/] skipped a damaged checkpoint: {damaged}")
@@ -303,7 +312,11 @@ class Trainer:
         self.step, self.skipped = ck.step, ck.state["skipped"]
         self.nonfinite_in_a_row, self.tokens_seen = ck.state["nonfinite_in_a_row"], ck.state["tokens_seen"]
         if self.info.is_main:
-            console.print(f"resumed from {ck.path} at step {self.step}")
+            console.print(f"{'branched' if self.branch_from else 'resumed'} from {ck.path} at step {self.step}")
+            if self.branch_from:
+                note = branch_note(self.step, self.tc)
+                if note:
+                    console.print(f"[yellow]note:[/] {note}")
 
     # ------------------------------------------------------------------------- outputs
 
