@@ -22,7 +22,7 @@ def encode(
     """Encode every sample of the data once (VAE from train.vae_path or vae.*; text from text.*)."""
     import torch
 
-    from patchflow.data.latent_cache import encode_cache
+    from patchflow.data.latent_cache import encode_cache, read_index
     from patchflow.text import TextEncoder
     from patchflow.train.batches import build_vae, data_rows
     from patchflow.train.logging import progress
@@ -38,3 +38,12 @@ def encode(
     except (ValueError, FileNotFoundError) as e:
         fail(str(e))
     console.print(f"latent cache: {index}")
+    warn_if_texts_cut(read_index(out)["text_cut"])
+
+
+def warn_if_texts_cut(cut: dict) -> None:
+    """One line for the whole cache: a caption cut in training is a fact the model is never told."""
+    if cut["cut"]:
+        console.print(f"[yellow]warning:[/] {cut['cut']} of {cut['texts']} texts are longer than text.max_length="
+                      f"{cut['max_length']} tokens (the longest: {cut['longest']}) and were cut: the model never sees "
+                      f"their ends; re-encode with --set text.max_length={cut['longest']} or more", soft_wrap=True)

@@ -88,13 +88,21 @@ def encode_cache(cfg: Config, rows: list[dict], out_dir: str | Path, vae, text_e
         "vae": {"path": cfg.train.vae_path or cfg.vae.pretrained, "config": asdict(cfg.vae),
                 "latent_channels": vae.latent_channels, "temporal_factor": vae.temporal_factor,
                 "spatial_factor": vae.spatial_factor},
-        "text": asdict(cfg.text), "text_dim": int(empty.shape[-1]),
+        "text": asdict(cfg.text), "text_dim": int(empty.shape[-1]), "text_cut": text_cut(shards, text_encoder),
         "samples": sum(s["size"] for s in shards), "shards": shards,
     }
     tmp = out / f".tmp-{INDEX}"
     tmp.write_text(json.dumps(index, indent=1))
     os.replace(tmp, out / INDEX)
     return out / INDEX
+
+
+def text_cut(shards: list[dict], text_encoder) -> dict:
+    """How many of the cache's texts text.max_length cut (the model never sees their ends), and the longest."""
+    counts = text_encoder.token_counts([p for s in shards for p in s["prompts"]])
+    limit = text_encoder.cfg.max_length
+    return {"max_length": limit, "texts": len(counts), "cut": sum(c > limit for c in counts),
+            "longest": max(counts, default=0)}
 
 
 def read_index(cache_dir: str | Path) -> dict:

@@ -109,6 +109,10 @@ class TextEncoder:
                           + (" (further cut prompts are not listed)" if len(self.cut_prompts) == MAX_CUT_WARNINGS
                              else ""))
 
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens each text takes before truncation, special tokens included (compare with cfg.max_length)."""
+        return [len(ids) for ids in self.tokenizer(list(texts), truncation=False)["input_ids"]] if texts else []
+
     @torch.no_grad()
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         if isinstance(texts, str):

@@ -138,6 +138,11 @@ class Trainer:
             raise ValueError(f"the latent cache {self.cfg.data.latents} was encoded with the VAE "
                              f"{index['vae']['path'] or '(fresh, seed ' + str(index['seed']) + ')'!r} but this run's is "
                              f"{self.tc.vae_path or '(fresh, seed ' + str(self.tc.seed) + ')'!r}: the model folder would pair the DiT with the wrong VAE")
+        if index is not None and index.get("text", {}).get("encoder", "") != self.cfg.text.encoder:
+            raise ValueError(f"the latent cache {self.cfg.data.latents} holds text embedded by "
+                             f"{index['text']['encoder'] or '(the default MiniLM)'!r} but text.encoder is "
+                             f"{self.cfg.text.encoder or '(the default MiniLM)'!r}: re-encode the cache with this "
+                             "config (patchflow data encode), or set text.encoder to the cache's")
         channels = getattr(self.batches, "latent_channels", None) or self.batches.vae.latent_channels
         if channels != self.cfg.dit.in_channels:
             raise ValueError(f"VAE latent channels {channels} != dit.in_channels={self.cfg.dit.in_channels}")

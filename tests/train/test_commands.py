@@ -78,3 +78,46 @@ def test_cached_latents_deal_every_shard_once_per_epoch(latent_cache):
     again = CachedLatents(latent_cache, torch.device("cpu"), 0, 2, seed=0)
     again.load_state_dict(state)
     assert torch.equal(next(again)["latents"], next(ranks[0])["latents"])
+
+
+def test_encode_counts_and_warns_about_captions_cut_by_the_text_length(tmp_path, tiny_root):
+    from patchflow.commands.data_encode import encode
+
+    group = typer.Typer()
+    group.command()(encode)
+    group.callback()(lambda: None)
+    out = tmp_path / "latents"
+    result = CliRunner().invoke(group, ["encode", "--out", str(out), *_sets(tiny_overrides(tiny_root)),
+                                        "--set", "text.max_length=8"])
+    assert result.exit_code == 0, result.output
+    cut = read_index(out)["text_cut"]
+    assert cut["max_length"] == 8 and cut["texts"] == 8 and 0 < cut["cut"] <= 8 and cut["longest"] > 8
+    assert f"{cut['cut']} of 8 texts are longer than text.max_length=8" in result.output
+    assert f"--set text.max_length={cut['longest']}" in result.output
+
+
+def test_world_tiny_text_length_holds_every_caption_the_world_writes():
+    import random
+
+    from patchflow.recipes import resolve
+    from patchflow.text import TextEncoder
+    from patchflow.world.captions import make_caption, make_prompt
+    from patchflow.world.scene import sample_scene
+
+    cfg = resolve("world_tiny")
+    encoder = TextEncoder(cfg.text)
+    rng = random.Random(0)
+    texts = [make(sample_scene(random.Random(seed), feature_prob=1.0), rng) for seed in range(2000)
+             for make in (make_caption, make_prompt)]
+    assert max(encoder.token_counts(texts)) <= cfg.text.max_length
+
+
+def test_training_refuses_a_cache_embedded_by_another_text_encoder(tmp_path, latent_cache):
+    import pytest
+    from tiny_world import tiny_config
+
+    from patchflow.train.trainer import Trainer
+
+    with pytest.raises(ValueError, match="holds text embedded by"):
+        Trainer(tiny_config(tmp_path, latent_cache, f"text.encoder={tmp_path / 'other-encoder'}"),
+                show_progress=False)
