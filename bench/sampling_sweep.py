@@ -12,6 +12,8 @@ same prompts with the same seeds (the bench's), on the rung of the model's world
 
 - steps, sampler (euler | heun: Heun makes two model calls a step, the last step excepted), guidance (scale);
 - interval lo:hi: guidance only while lo <= t <= hi, the conditional prediction elsewhere (sample.guidance_interval);
+- shift: the SD3 time shift of the sampler's grid (sample.shift; 0 = the flow's shift for the sample's token
+  count, the one training used); a larger shift spends more of the steps at high noise, where layout is decided;
 - guide: none (classifier-free guidance), or autoguidance by a weaker DiT of the same shape (sample.guidance_model:
   a model folder, a DiT folder or a training checkpoint folder, e.g. an early checkpoint of the same run);
 - weights: ema (the model folder's), raw (the newest checkpoint's training weights in --run), or posthoc:D, an
@@ -36,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ablate import bench_row  # noqa: E402
 
-KNOBS = ("steps", "sampler", "guidance", "interval", "guide", "weights")
+KNOBS = ("steps", "sampler", "guidance", "interval", "shift", "guide", "weights")
 
 
 # ----------------------------------------------------------------------------- weights
@@ -122,6 +124,8 @@ def overrides_of(setting: dict) -> list[str]:
     lo, hi = setting["interval"]
     out = [f"sample.steps={setting['steps']}", f"sample.sampler={setting['sampler']}",
            f"sample.guidance={setting['guidance']:g}", f"sample.guidance_interval=[{lo:g},{hi:g}]"]
+    if setting["shift"]:
+        out.append(f"sample.shift={setting['shift']:g}")
     if setting["guide"] != "none":
         out.append(f"sample.guidance_model={setting['guide']}")
     return out + ([f"weights={setting['weights']}"] if setting["weights"] != "ema" else [])
@@ -134,6 +138,7 @@ def run_setting(pipe, setting: dict, weights: dict, rung: int, categories, out_d
     pipe.transformer.load_state_dict(weights)
     sample = pipe.config.sample
     sample.sampler, sample.guidance_interval = setting["sampler"], list(setting["interval"])
+    sample.shift = setting["shift"]  # 0: the flow's shift for the sample's token count, as in training
     sample.guidance_model = "" if setting["guide"] == "none" else setting["guide"]
 
     def generate(prompt, width, height, num_frames, fps, seed):
@@ -158,6 +163,8 @@ def parse_args(argv=None):
     ap.add_argument("--sampler", default="euler")
     ap.add_argument("--guidance", default="4")
     ap.add_argument("--interval", default="0:1", help="comma-separated LO:HI intervals of t")
+    ap.add_argument("--shift", default="0", help="comma-separated time shifts of the sampler's grid (0: the "
+                    "flow's shift for the token count, as in training; larger: more steps near noise)")
     ap.add_argument("--guide", default="none", help="comma-separated: none, or guide folders (autoguidance)")
     ap.add_argument("--weights", default="ema", help="comma-separated: ema, raw, posthoc:DECAY")
     ap.add_argument("--grid", action="store_true", help="every combination instead of one knob at a time")
@@ -173,7 +180,8 @@ def main(argv=None) -> list[dict]:
     split = lambda text: [v.strip() for v in text.split(",") if v.strip()]  # noqa: E731
     values = {"steps": [int(v) for v in split(args.steps)], "sampler": split(args.sampler),
               "guidance": [float(v) for v in split(args.guidance)],
-              "interval": [parse_interval(v) for v in split(args.interval)], "guide": split(args.guide),
+              "interval": [parse_interval(v) for v in split(args.interval)],
+              "shift": [float(v) for v in split(args.shift)], "guide": split(args.guide),
               "weights": split(args.weights)}
     pipe = Pipeline.from_pretrained(args.model, device=args.device)
     pipe.progress = False

@@ -77,3 +77,23 @@ def test_a_sweep_writes_a_row_per_setting_and_self_guidance_scores_as_the_condit
     saved = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["name"] for r in saved] == [r["name"] for r in rows]
     assert all(set(r["bench"]["categories"]) == {"images"} for r in saved)
+
+
+def test_the_shift_knob_sets_the_samplers_time_grid(tmp_path, monkeypatch):
+    import patchflow.pipeline.pipeline as pipeline_module
+
+    model = tiny_model_folder(tmp_path / "model", 0)
+    shifts = []
+    real = pipeline_module.timesteps
+
+    def recording(steps, shift=1.0, start=1.0):
+        shifts.append(shift)
+        return real(steps, shift, start=start)
+
+    monkeypatch.setattr(pipeline_module, "timesteps", recording)
+    rows = sweep.main(["--model", str(model), "--out", str(tmp_path / "sweep.jsonl"), "--bench-dir",
+                       str(tmp_path / "bench"), "--steps", "2", "--shift", "0,3", "--category", "images"])
+    assert [r["knobs"]["shift"] for r in rows] == [0.0, 3.0]
+    assert "sample.shift=3" in rows[1]["overrides"] and not any("shift" in o for o in rows[0]["overrides"])
+    first, second = shifts[: len(shifts) // 2], shifts[len(shifts) // 2:]
+    assert second and set(second) == {3.0} and 3.0 not in first  # 0: the flow's token shift, as in training
