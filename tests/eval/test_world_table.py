@@ -18,7 +18,7 @@ def summary(rates: dict[str, tuple[int, int]], appear: float) -> dict:
 def test_table_pools_groups_and_marks_targets():
     good = summary({"color": (9, 10), "shape": (10, 10), "two_objects": (3, 4), "background": (5, 5)}, 0.5)
     bad = summary({"color": (5, 10), "shape": (5, 10), "two_objects": (1, 4), "background": (5, 5)}, 3.0)
-    lines = world_table.table({"a": good, "b": bad}).splitlines()
+    lines = world_table.table({"a": good, "b": bad}, world_table.TARGETS["issue7"]).splitlines()
     single = next(line for line in lines if line.startswith("| single object"))
     assert "95.0% (19/20) ✓" in single and "50.0% (10/20) ✗" in single
     two = next(line for line in lines if line.startswith("| two objects"))
@@ -36,9 +36,36 @@ def test_framing_splits_by_aspect_when_samples_are_listed():
         {"category": "framing", "width": 64, "height": 64, "passed": 1, "judged": 3},
         {"category": "color", "width": 64, "height": 112, "passed": 0, "judged": 5},
     ]
-    lines = world_table.table({"m": s}).splitlines()
+    lines = world_table.table({"m": s}, world_table.TARGETS["issue7"]).splitlines()
     row = {line.split("|")[1].strip(): line for line in lines}
     assert "100.0% (3/3) ✓" in row["framing, 9:16 only"]
     assert "66.7% (2/3) ✗" in row["framing, 16:9 only"]
     assert "33.3% (1/3) ✗" in row["framing, 1:1 only"]
     assert not any("only" in line for line in world_table.table({"m": summary({"framing": (6, 9)}, 0.0)}).splitlines())
+
+
+def test_issue13_targets_are_the_default_and_mark_overall_and_pop_ins():
+    # single 86 % meets issue 13's 85 % (not issue 7's 90 %); 4 pop-ins a minute meet its 5 (not issue 7's 1)
+    s = summary({"color": (43, 50), "background": (19, 20), "pillar": (6, 10)}, 4.0)
+    row = {line.split("|")[1].strip(): line for line in world_table.table({"m": s}).splitlines()}
+    assert "86.0% (43/50) ✓" in row["single object (color, shape, size, motion)"]
+    assert "60.0% (6/10) ✓" in row["pillar (permanence)"]
+    assert ">= 75%" in row["**overall**"] and "**85.0%** ✓" in row["**overall**"]  # 68/80
+    assert "<= 5" in row["pop-ins per minute"] and "4.00 ✓" in row["pop-ins per minute"]
+    strict = {line.split("|")[1].strip(): line for line in
+              world_table.table({"m": s}, world_table.TARGETS["issue7"]).splitlines()}
+    assert "86.0% (43/50) ✗" in strict["single object (color, shape, size, motion)"]
+    assert "4.00 ✗" in strict["pop-ins per minute"] and "✓" not in strict["**overall**"]
+
+
+def test_cli_rejects_an_unknown_target_set(tmp_path, monkeypatch, capsys):
+    import json
+
+    import pytest
+
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({**summary({"color": (1, 2)}, 0.0), "model": "m"}))
+    monkeypatch.setattr("sys.argv", ["world_table.py", str(path), "--targets", "issue99"])
+    with pytest.raises(SystemExit):
+        world_table.main()
+    assert "issue99" in capsys.readouterr().err
