@@ -8,7 +8,8 @@
 Each shard is one batch as the data loader plans it (seed and buckets fixed), written to a temp
 file and renamed, so an interrupted encode resumes by skipping the shards already on disk. The
 index is written last and marked complete; training refuses an incomplete cache.
-Training reads whole shards in an order shuffled per epoch, dealt round-robin to the ranks.
+Training reads whole shards in an order shuffled per epoch, dealt round-robin to the ranks, images
+and videos mixed at data.image_ratio (CachedLatents).
 """
 
 from __future__ import annotations
@@ -115,14 +116,64 @@ def read_index(cache_dir: str | Path) -> dict:
     return index
 
 
-class CachedLatents:
-    """Training batches from a latent cache: whole shards, shuffled per epoch, round-robin over ranks."""
+class ShardStream:
+    """One kind of shard (images, or videos) as one global sequence: epoch after epoch, each shuffled and padded.
 
-    def __init__(self, cache_dir: Path, device: torch.device, rank: int = 0, world: int = 1, seed: int = 0):
+    Item n of the sequence is what the n-th batch of this kind taken by any rank is. Each epoch is a
+    permutation (seed, key, epoch) padded by its first shards to a multiple of the world size, so with one
+    kind and global index g = call * world + rank, every rank takes the shards it was always dealt.
+    """
+
+    def __init__(self, files: list[str], key: int, world: int, seed: int):
+        self.files, self.key, self.world, self.seed = files, key, world, seed
+        self.per_epoch = -(-len(files) // world) * world
+        self._cached: tuple[int, list[str]] | None = None
+
+    def epoch_plan(self, epoch: int) -> list[str]:
+        if self._cached is None or self._cached[0] != epoch:
+            order = np.random.default_rng([self.seed, self.key, epoch]).permutation(len(self.files))
+            self._cached = (epoch, [self.files[order[i % len(order)]] for i in range(self.per_epoch)])
+        return self._cached[1]
+
+    def file_at(self, n: int) -> str:
+        epoch, i = divmod(n, self.per_epoch)
+        return self.epoch_plan(epoch)[i]
+
+
+# shuffle keys of the streams; the video key is the one the single stream of older versions used, so a cache
+# of one kind gives the batches it always gave
+VIDEO_KEY, IMAGE_KEY, ALL_KEY = 3, 4, 3
+IMAGES, VIDEOS = "images", "videos"
+
+
+class CachedLatents:
+    """Training batches from a latent cache: whole shards, images and videos mixed at `image_ratio`.
+
+    Batches form one global sequence, batch g going to rank g % world (g = call * world + rank): whichever
+    way a run is split over processes and micro-batches (1 process with grad_accum 2, or 2 processes),
+    it trains on the same batches. When the cache holds both kinds, batch g is an image shard with
+    probability `image_ratio` (a draw from (seed, g), like the on-the-fly sampler's, data/sampler.py), the
+    next shard of its kind's stream. Without the mix a cache's kinds arrive in proportion to their shards:
+    a batch of 32 images weighs as much as one of 3 clips, so images would be a few percent of the steps
+    whatever data.image_ratio says (world_tiny's cache: 43 image shards of 1493, 2.9 %).
+    """
+
+    def __init__(self, cache_dir: Path, device: torch.device, rank: int = 0, world: int = 1, seed: int = 0,
+                 image_ratio: float = 0.0):
+        if not 0.0 <= image_ratio <= 1.0:
+            raise ValueError(f"data.image_ratio must be in [0, 1], got {image_ratio}")
         self.dir, self.device, self.rank, self.world, self.seed = Path(cache_dir), device, rank, world, seed
+        self.image_ratio = image_ratio
         self.index = read_index(self.dir)
         self.files = [s["file"] for s in self.index["shards"]]
-        self.epoch, self.position = 0, 0  # position = shards this rank has taken in this epoch
+        is_image = {s["file"]: s["bucket"].split("x")[0] == "1" for s in self.index["shards"]}  # "1xHxW"
+        self.streams = {IMAGES: ShardStream([f for f in self.files if is_image[f]], IMAGE_KEY, world, seed),
+                        VIDEOS: ShardStream([f for f in self.files if not is_image[f]], VIDEO_KEY, world, seed)}
+        self.mixed = all(stream.files for stream in self.streams.values())
+        self._all = ShardStream(self.files, ALL_KEY, world, seed)
+        self.legacy = False  # a checkpoint from before the mix: one stream over every shard (load_state_dict)
+        self.calls = 0  # batches this rank has taken
+        self._tally = {IMAGES: 0, VIDEOS: 0, "next": 0}  # batches of each kind among global indices < next
         empty = load_file(str(self.dir / EMPTY_TEXT))
         self._empty = (empty["text"], empty["text_mask"].bool())
 
@@ -133,19 +184,29 @@ class CachedLatents:
     def empty_text(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self._empty
 
-    def _epoch_plan(self) -> list[str]:
-        order = np.random.default_rng([self.seed, 3, self.epoch]).permutation(len(self.files))
-        padded = -(-len(order) // self.world) * self.world  # every rank takes the same number of shards
-        order = [order[i % len(order)] for i in range(padded)]
-        return [self.files[i] for i in order[self.rank:: self.world]]
+    def _kind(self, g: int) -> str:
+        if not self.mixed:
+            return IMAGES if self.streams[IMAGES].files else VIDEOS
+        return IMAGES if np.random.default_rng([self.seed, 2, g]).random() < self.image_ratio else VIDEOS
+
+    def _file(self, g: int) -> str:
+        """The shard of global batch g: the n-th of its kind, n = batches of that kind before g."""
+        if self.legacy:
+            return self._all.file_at(g)
+        tally = self._tally
+        if tally["next"] > g:  # only forward: recount from the start (loading a state does this once)
+            tally = self._tally = {IMAGES: 0, VIDEOS: 0, "next": 0}
+        for earlier in range(tally["next"], g):  # the other ranks' batches since this rank's last one
+            tally[self._kind(earlier)] += 1
+        kind = self._kind(g)
+        name = self.streams[kind].file_at(tally[kind])
+        tally[kind] += 1
+        tally["next"] = g + 1
+        return name
 
     def __next__(self) -> dict:
-        plan = self._epoch_plan()
-        if self.position >= len(plan):
-            self.epoch, self.position = self.epoch + 1, 0
-            plan = self._epoch_plan()
-        name = plan[self.position]
-        self.position += 1
+        name = self._file(self.calls * self.world + self.rank)
+        self.calls += 1
         path = self.dir / name
         shard = load_file(str(path), device=str(self.device))
         meta = _shard_meta(path)
@@ -153,10 +214,14 @@ class CachedLatents:
                 "prompts": meta["prompts"], "bucket": meta["bucket"]}
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position, "rank": self.rank, "world": self.world}
+        return {"calls": self.calls, "legacy": self.legacy, "rank": self.rank, "world": self.world}
 
     def load_state_dict(self, state: dict) -> None:
         if (state["rank"], state["world"]) != (self.rank, self.world):
             raise ValueError(f"cache position saved for rank {state['rank']} of {state['world']}; "
                              f"this is rank {self.rank} of {self.world}")
-        self.epoch, self.position = state["epoch"], state["position"]
+        if "calls" in state:
+            self.calls, self.legacy = state["calls"], state["legacy"]
+        else:  # saved before the mix as (epoch, position) of one stream over every shard, dealt to the ranks
+            per_rank = -(-len(self.files) // self.world)
+            self.calls, self.legacy = state["epoch"] * per_rank + state["position"], self.mixed

@@ -88,7 +88,7 @@ def build_batches(cfg: Config, data: str | None, device: torch.device, rank: int
     if cfg.data.latents:
         from patchflow.data.latent_cache import CachedLatents
 
-        return CachedLatents(Path(cfg.data.latents), device, rank, world, cfg.train.seed)
+        return CachedLatents(Path(cfg.data.latents), device, rank, world, cfg.train.seed, cfg.data.image_ratio)
     from patchflow.text import TextEncoder
 
     vae = build_vae(cfg, device)
