@@ -40,8 +40,8 @@ def data_state_for(saved: list[dict], saved_sp: int, dp_rank: int, dp_size: int)
 def rebase(state, old_world: int, rank: int, world: int):
     """A copy of a loader state with every round-robin position moved from `old_world` ranks to `world`.
 
-    A position is any dict holding "position" and "rank" with "world_size" (sampler) or "world" (latent
-    cache); nested states (the mixed sampler's two streams) are rebased alike.
+    A position is any dict holding "position" or "calls" and "rank" with "world_size" (sampler) or "world"
+    (latent cache); nested states (the mixed sampler's two streams) are rebased alike.
     """
     if isinstance(state, list):
         return [rebase(v, old_world, rank, world) for v in state]
@@ -49,7 +49,10 @@ def rebase(state, old_world: int, rank: int, world: int):
         return copy.deepcopy(state)
     out = {k: rebase(v, old_world, rank, world) for k, v in state.items()}
     world_key = next((k for k in ("world_size", "world") if k in state), None)
-    if world_key is not None and "position" in state and "rank" in state:
-        out["position"] = old_world * int(state["position"]) // world
+    # "position": batches a rank took of its share of an epoch (sampler, older caches); "calls": batches a
+    # rank took of the cache's global sequence (batch g on rank g % world), rebased the same way
+    count_key = next((k for k in ("position", "calls") if k in state), None)
+    if world_key is not None and count_key is not None and "rank" in state:
+        out[count_key] = old_world * int(state[count_key]) // world
         out["rank"], out[world_key] = rank, world
     return out

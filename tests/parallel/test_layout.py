@@ -69,6 +69,8 @@ def test_data_position_moves_to_another_layout():
     assert one["sampler"]["step"] == 6 and one["attempted"] == 9
     cache = rebase({"epoch": 0, "position": 5, "rank": 1, "world": 2}, 2, 3, 4)  # the latent cache's state
     assert cache == {"epoch": 0, "position": 2, "rank": 3, "world": 4}  # 10 shards taken: 4 ranks go on from 8
+    cache = rebase({"calls": 5, "legacy": False, "rank": 1, "world": 2}, 2, 3, 4)  # today's: the global sequence
+    assert cache == {"calls": 2, "legacy": False, "rank": 3, "world": 4}  # global batches 0-9 taken: go on from 8
 
 
 def test_forward_equals_its_pieces():
