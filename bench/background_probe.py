@@ -8,7 +8,8 @@ For each of the world's five backgrounds, "a red ball on BACKGROUND" is sampled 
 9 frames, the model's sampler settings). A frame's background is its median colour, read as the nearest
 background of the world's palette. Two numbers per model:
 
-- follows text: the share of samples whose background is the stated one (chance: 20 %);
+- follows text: the share of samples whose background is the stated one (chance: 20 %), with its Wilson
+  95 % interval (20 samples are coarse: 15/20 is [53, 89] %);
 - set by noise: the share of seeds that give one and the same background for all five prompts, i.e. the
   text did not move it at all (a model that follows the text scores 0 %, one that ignores it 100 %).
 
@@ -27,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from patchflow.eval.intervals import interval_text  # noqa: E402
 from patchflow.world.palette import BACKGROUND_COLORS  # noqa: E402
 
 PROMPT = "a red ball on {}"
@@ -94,8 +96,10 @@ def main(argv=None) -> list[dict]:
                 ap.error(f"{weights}: no such weights file")
             load_weights(pipe.transformer, weights)
         row = {"model": args.model, "weights": weights or "(the folder's)", **probe(pipe, args.seeds, args.steps)}
-        print(f"{row['weights']}: follows text {100 * row['follows_text']:.0f} %, set by noise "
-              f"{100 * row['set_by_noise']:.0f} % ({row['samples']} samples)", flush=True)
+        followed = round(row["follows_text"] * row["samples"])
+        print(f"{row['weights']}: follows text {100 * row['follows_text']:.0f} % "
+              f"{interval_text(followed, row['samples'])}, set by noise {100 * row['set_by_noise']:.0f} % "
+              f"({row['samples']} samples)", flush=True)
         rows.append(row)
         if args.out:
             with open(args.out, "a") as f:
