@@ -2,7 +2,7 @@
 
     python bench/background_probe.py --model runs/world_tiny/model
     python bench/background_probe.py --model runs/world_tiny/model \\
-        --weights runs/world_tiny/checkpoints/step_00008000/ema.safetensors --weights .../step_00016000/ema.safetensors
+        --checkpoint runs/world_tiny/checkpoints/step_00008000 --checkpoint runs/world_tiny/checkpoints/step_00016000
 
 For each of the world's five backgrounds, "a red ball on BACKGROUND" is sampled with the same seeds (64x64,
 9 frames, the model's sampler settings). A frame's background is its median colour, read as the nearest
@@ -13,8 +13,8 @@ background of the world's palette. Two numbers per model:
 - set by noise: the share of seeds that give one and the same background for all five prompts, i.e. the
   text did not move it at all (a model that follows the text scores 0 %, one that ignores it 100 %).
 
---weights loads a training checkpoint's weights (ema.safetensors or model.safetensors) into the model
-folder's DiT, one row each, so a run's checkpoints show when text-following was learned or lost.
+--checkpoint loads a training checkpoint's EMA weights (or another model folder's DiT) into the model
+folder's pipeline, one row each, so a run's checkpoints show when text-following was learned or lost.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def nearest_background(rgb) -> str:
 
 def frame_background(frames: np.ndarray) -> str:
     """frames (T, H, W, 3) uint8 or [0, 1] float -> the nearest background to the median pixel of the video."""
-    pixels = frames.reshape(-1, 3).astype(np.float32)
-    if pixels.max() <= 1.0:
+    pixels = frames.reshape(-1, 3).astype(np.float32)  # (T, H, W, 3) -> (T*H*W, 3)
+    if np.issubdtype(frames.dtype, np.floating):  # the pipeline's np output is [0, 1]
         pixels = pixels * 255.0
     return nearest_background(np.median(pixels, axis=0))
 
@@ -69,33 +69,27 @@ def probe(pipe, seeds: int, steps: int | None) -> dict:
     return {**score(seen), "seen": {f"{b}/{s}": v for (b, s), v in seen.items()}}
 
 
-def load_weights(transformer, path: str) -> None:
-    from safetensors.torch import load_file
-
-    state = {k.removeprefix("module.").removeprefix("_orig_mod."): v for k, v in load_file(path).items()}
-    transformer.load_state_dict(state)
-
-
 def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="a model folder (model_index.json)")
-    ap.add_argument("--weights", action="append", default=[], help="a checkpoint's ema/model.safetensors (repeat)")
+    ap.add_argument("--checkpoint", action="append", default=[],
+                    help="a training checkpoint folder (checkpoints/step_N, its EMA weights) or a model folder "
+                         "whose DiT replaces the model's (repeatable: one row each)")
     ap.add_argument("--seeds", type=int, default=4, help="seeds a background (default 4)")
     ap.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     ap.add_argument("--out", help="append one JSON row a model to this file")
     args = ap.parse_args(argv)
     if not (Path(args.model) / "model_index.json").is_file():
         ap.error(f"{args.model}: no model folder (no model_index.json); pass what `patchflow train` exported")
+    from patchflow.diffusion.guidance import load_guide_transformer
     from patchflow.pipeline import Pipeline
 
     pipe = Pipeline.from_pretrained(args.model)
     rows = []
-    for weights in args.weights or [None]:
-        if weights:
-            if not Path(weights).is_file():
-                ap.error(f"{weights}: no such weights file")
-            load_weights(pipe.transformer, weights)
-        row = {"model": args.model, "weights": weights or "(the folder's)", **probe(pipe, args.seeds, args.steps)}
+    for checkpoint in args.checkpoint or [None]:
+        if checkpoint:  # the same loader autoguidance uses: model, DiT or checkpoint folder, checked alike
+            pipe.transformer.load_state_dict(load_guide_transformer(checkpoint, pipe.transformer).state_dict())
+        row = {"model": args.model, "weights": checkpoint or "(the folder's)", **probe(pipe, args.seeds, args.steps)}
         followed = round(row["follows_text"] * row["samples"])
         print(f"{row['weights']}: follows text {100 * row['follows_text']:.0f} % "
               f"{interval_text(followed, row['samples'])}, set by noise {100 * row['set_by_noise']:.0f} % "

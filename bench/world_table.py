@@ -10,8 +10,9 @@ NAME=PATH, or just PATH to be named by the summary's model (with "(quick)" for t
 summary.json also lists the samples: then the framing row is split by aspect (issue 7 asks for >= 90%
 in each of the three). "single object" pools the color, shape, size and motion categories (facts passed /
 judged over all four). --targets picks the set of targets marked ✓ / ✗: issue13 (the default: the bundled
-model's targets today) or issue7 (the older, stricter set of the first bench tables). Every rate carries its Wilson 95 % interval
-(eval/intervals.py): two columns whose intervals overlap are not told apart by these runs.
+model's targets today) or issue7 (the older, stricter set of the first bench tables). Every rate carries
+its Wilson 95 % interval (eval/intervals.py): two columns whose intervals overlap are not told apart by
+these runs.
 """
 
 from __future__ import annotations

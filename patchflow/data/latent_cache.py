@@ -8,8 +8,8 @@
 Each shard is one batch as the data loader plans it (seed and buckets fixed), written to a temp
 file and renamed, so an interrupted encode resumes by skipping the shards already on disk. The
 index is written last and marked complete; training refuses an incomplete cache.
-Training reads whole shards in an order shuffled per epoch, dealt round-robin to the ranks, images
-and videos mixed at data.image_ratio (CachedLatents).
+Training reads whole shards as one global sequence, batch g on rank g % world, images and videos each
+shuffled per epoch and mixed at data.image_ratio (CachedLatents).
 """
 
 from __future__ import annotations

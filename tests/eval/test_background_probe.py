@@ -16,6 +16,8 @@ def test_nearest_background_reads_the_median_not_the_object():
     frames[:, 4:8, 4:8] = (230, 40, 40)  # a red ball covering 1/16 of the frame
     assert probe.frame_background(frames) == "gray"
     assert probe.frame_background(frames.astype(np.float32) / 255.0) == "gray"  # [0, 1] floats too
+    black = np.ones((2, 8, 8, 3), np.uint8)  # uint8 values near 0 are not mistaken for [0, 1] floats
+    assert probe.frame_background(black) == "black"
     assert probe.nearest_background((20, 22, 66)) == "navy" and probe.nearest_background((70, 20, 20)) == "maroon"
 
 

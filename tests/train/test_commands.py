@@ -68,12 +68,12 @@ def test_cached_latents_deal_every_shard_once_per_epoch(latent_cache):
 
     ranks = [CachedLatents(latent_cache, torch.device("cpu"), r, 2, seed=0, image_ratio=0.3) for r in range(2)]
     assert ranks[0].mixed  # the tiny world has images and clips
-    # one epoch of the whole sequence, rank r taking global batches r, r + 2, ...: every shard, none twice
-    # beyond the padding that repeats a shard of a kind whose count is odd
-    dealt = [ranks[0]._file(g) if g % 2 == 0 else ranks[1]._file(g) for g in range(n)]
-    padding = sum(len(s.files) % 2 for s in ranks[0].streams.values())
-    assert len(set(dealt)) >= n - padding and set(dealt) <= {p.name for p in latent_cache.glob("shard_*")}
-    ranks = [CachedLatents(latent_cache, torch.device("cpu"), r, 2, seed=0, image_ratio=0.3) for r in range(2)]
+    images, videos = (set(ranks[0].streams[kind].files) for kind in ("images", "videos"))
+    assert images.isdisjoint(videos) and len(images | videos) == n  # every shard is of one kind
+    assert images | videos == {p.name for p in latent_cache.glob("shard_*")}
+    for stream in ranks[0].streams.values():  # an epoch of a kind holds each of its shards (padded to the world)
+        plan = stream.epoch_plan(0)
+        assert set(plan) == set(stream.files) and len(plan) == -(-len(stream.files) // 2) * 2
     batch = next(ranks[0])
     assert batch["latents"].dim() == 5 and batch["text_mask"].dtype == torch.bool
     assert len(batch["prompts"]) == batch["latents"].shape[0]
