@@ -7,6 +7,9 @@
 A column is any bench summary: what `patchflow eval world --json` prints, or the bench folder's
 summary.json (of a model, of world-truth, of world-truth through a VAE, of the quick subset), named
 NAME=PATH, or just PATH to be named by the summary's model (with "(quick)" for the quick subset).
+NAME=PATH+PATH+... pools several runs into one column (the same prompts at other --seed values: facts
+passed / judged summed per category, pop-ins per minute over all their video minutes), so a column can hold
+more samples than one run of the bench draws.
 summary.json also lists the samples: then the framing row is split by aspect (issue 7 asks for >= 90%
 in each of the three). "single object" pools the color, shape, size and motion categories (facts passed /
 judged over all four). --targets picks the set of targets marked ✓ / ✗: issue13 (the default: the bundled
@@ -65,6 +68,28 @@ TARGETS = {
                        "pillar (permanence)": 0.70, "framing (9:16, 16:9, 1:1)": 0.90},
                       framing_each_aspect=0.90, overall=None, max_appearances_per_min=1.0),
 }
+
+
+def pool(summaries: list[dict]) -> dict:
+    """One summary of several runs: category counts summed, samples joined, per-minute rates over all minutes."""
+    if len(summaries) == 1:
+        return summaries[0]
+    minutes = [s.get("video_minutes") for s in summaries]
+    if any(m is None for m in minutes):
+        raise ValueError("pooling needs each summary's video_minutes (summaries from before it was written lack it)")
+    categories: dict[str, dict] = {}
+    for s in summaries:
+        for name, c in s["categories"].items():
+            into = categories.setdefault(name, {"passed": 0, "judged": 0, "samples": 0})
+            for key in into:
+                into[key] += c.get(key, 0)
+    total = sum(minutes)
+    per_min = {key: sum(s[key] * m for s, m in zip(summaries, minutes)) / total
+               for key in ("appearances_per_min", "disappearances_per_min")}
+    models = sorted({s["model"] for s in summaries})
+    return {"model": " + ".join(models), "subset": summaries[0].get("subset"), "categories": categories,
+            "video_minutes": total, "samples": [x for s in summaries for x in s.get("samples", [])],
+            "seeds": [s.get("seed") for s in summaries], **per_min}
 
 
 def pooled(summary: dict, categories: tuple[str, ...]) -> tuple[int, int]:
@@ -138,17 +163,21 @@ def table(summaries: dict[str, dict], targets: Targets = TARGETS["issue13"]) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runs", nargs="+", help="NAME=PATH or PATH of a bench JSON summary")
+    ap.add_argument("runs", nargs="+", help="NAME=PATH or PATH of a bench JSON summary; PATH+PATH pools runs")
     ap.add_argument("--targets", choices=sorted(TARGETS), default="issue13",
                     help="which targets to mark met (✓) or missed (✗); default: issue13")
     args = ap.parse_args()
     summaries = {}
     for item in args.runs:
-        name, path = item.split("=", 1) if "=" in item else ("", item)
-        if not Path(path).is_file():
-            ap.error(f"{path}: no such bench summary (make one with `patchflow eval world --json > {path}`, or "
-                     "name a bench folder's summary.json)")
-        summary = json.loads(Path(path).read_text())
+        name, paths = item.split("=", 1) if "=" in item else ("", item)
+        for path in paths.split("+"):
+            if not Path(path).is_file():
+                ap.error(f"{path}: no such bench summary (make one with `patchflow eval world --json > {path}`, or "
+                         "name a bench folder's summary.json)")
+        try:
+            summary = pool([json.loads(Path(path).read_text()) for path in paths.split("+")])
+        except ValueError as e:
+            ap.error(f"{paths}: {e}")
         name = name or column_name(summary)
         if name in summaries:
             ap.error(f"two columns are named {name!r}; name them apart with NAME=PATH")

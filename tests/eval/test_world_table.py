@@ -3,6 +3,8 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 spec = importlib.util.spec_from_file_location("world_table", Path(__file__).parents[2] / "bench" / "world_table.py")
 world_table = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(world_table)
@@ -69,3 +71,19 @@ def test_cli_rejects_an_unknown_target_set(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         world_table.main()
     assert "issue99" in capsys.readouterr().err
+
+
+def test_pool_sums_counts_and_weights_pop_ins_by_minutes():
+    a = summary({"color": (3, 4), "background": (1, 2)}, 6.0) | {"model": "m", "video_minutes": 1.0, "seed": 0}
+    b = summary({"color": (1, 4)}, 0.0) | {"model": "m", "video_minutes": 2.0, "seed": 1}
+    both = world_table.pool([a, b])
+    assert both["categories"]["color"]["passed"] == 4 and both["categories"]["color"]["judged"] == 8
+    assert both["categories"]["background"]["judged"] == 2
+    assert both["appearances_per_min"] == 2.0  # 6 pop-ins in 3 minutes
+    assert both["seeds"] == [0, 1] and both["video_minutes"] == 3.0
+    row = {line.split("|")[1].strip(): line for line in world_table.table({"m": both}).splitlines()}
+    assert "50.0% (4/8)" in row["single object (color, shape, size, motion)"]
+    assert world_table.pool([a]) is a
+    del b["video_minutes"]
+    with pytest.raises(ValueError, match="video_minutes"):
+        world_table.pool([a, b])
