@@ -13,6 +13,10 @@ background of the world's palette. Two numbers per model:
 - set by noise: the share of seeds that give one and the same background for all five prompts, i.e. the
   text did not move it at all (a model that follows the text scores 0 %, one that ignores it 100 %).
 
+--guidance and --shift sample at another guidance scale or time shift than the model folder's (each row
+records the two it used), so a probe tells a model that cannot follow the text from a sampler that does not
+let it.
+
 --checkpoint loads a training checkpoint's EMA weights (or another model folder's DiT) into the model
 folder's pipeline, one row each, so a run's checkpoints show when text-following was learned or lost.
 """
@@ -58,12 +62,12 @@ def score(seen: dict[tuple[str, int], str]) -> dict:
     return {"follows_text": follows, "set_by_noise": by_noise, "samples": len(seen)}
 
 
-def probe(pipe, seeds: int, steps: int | None) -> dict:
+def probe(pipe, seeds: int, steps: int | None, guidance: float | None = None) -> dict:
     seen = {}
     for background in BACKGROUND_COLORS:
         for seed in range(seeds):
             out = pipe(prompt=PROMPT.format(background), width=64, height=64, num_frames=9, generator=seed,
-                       num_inference_steps=steps)
+                       num_inference_steps=steps, guidance_scale=guidance)
             frames = out.frames[0] if isinstance(out.frames, list) else out.frames
             seen[(background, seed)] = frame_background(np.asarray(frames))
     return {**score(seen), "seen": {f"{b}/{s}": v for (b, s), v in seen.items()}}
@@ -77,6 +81,9 @@ def main(argv=None) -> list[dict]:
                          "whose DiT replaces the model's (repeatable: one row each)")
     ap.add_argument("--seeds", type=int, default=4, help="seeds a background (default 4)")
     ap.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    ap.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's sample.guidance)")
+    ap.add_argument("--shift", type=float, default=None,
+                    help="the sampler's time shift (default: the model's sample.shift; 0 = the flow's token-count rule)")
     ap.add_argument("--out", help="append one JSON row a model to this file")
     args = ap.parse_args(argv)
     if not (Path(args.model) / "model_index.json").is_file():
@@ -85,13 +92,18 @@ def main(argv=None) -> list[dict]:
     from patchflow.pipeline import Pipeline
 
     pipe = Pipeline.from_pretrained(args.model)
+    if args.shift is not None:
+        pipe.config.sample.shift = args.shift
+    sampler = {"guidance": pipe.config.sample.guidance if args.guidance is None else args.guidance,
+               "shift": pipe.config.sample.shift}
     rows = []
     for checkpoint in args.checkpoint or [None]:
         if checkpoint:  # the same loader autoguidance uses: model, DiT or checkpoint folder, checked alike
             pipe.transformer.load_state_dict(load_guide_transformer(checkpoint, pipe.transformer).state_dict())
-        row = {"model": args.model, "weights": checkpoint or "(the folder's)", **probe(pipe, args.seeds, args.steps)}
+        row = {"model": args.model, "weights": checkpoint or "(the folder's)", **sampler,
+               **probe(pipe, args.seeds, args.steps, args.guidance)}
         followed = round(row["follows_text"] * row["samples"])
-        print(f"{row['weights']}: follows text {100 * row['follows_text']:.0f} % "
+        print(f"{row['weights']} (guidance {row['guidance']:g}, shift {row['shift']:g}): follows text {100 * row['follows_text']:.0f} % "
               f"{interval_text(followed, row['samples'])}, set by noise {100 * row['set_by_noise']:.0f} % "
               f"({row['samples']} samples)", flush=True)
         rows.append(row)
