@@ -84,7 +84,7 @@ def pool(summaries: list[dict]) -> dict:
             for key in into:
                 into[key] += c.get(key, 0)
     total = sum(minutes)
-    per_min = {key: sum(s[key] * m for s, m in zip(summaries, minutes)) / total
+    per_min = {key: sum(s[key] * m for s, m in zip(summaries, minutes, strict=True)) / total
                for key in ("appearances_per_min", "disappearances_per_min")}
     models = sorted({s["model"] for s in summaries})
     return {"model": " + ".join(models), "subset": summaries[0].get("subset"), "categories": categories,
