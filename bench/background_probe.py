@@ -103,9 +103,9 @@ def main(argv=None) -> list[dict]:
         row = {"model": args.model, "weights": checkpoint or "(the folder's)", **sampler,
                **probe(pipe, args.seeds, args.steps, args.guidance)}
         followed = round(row["follows_text"] * row["samples"])
-        print(f"{row['weights']} (guidance {row['guidance']:g}, shift {row['shift']:g}): follows text {100 * row['follows_text']:.0f} % "
-              f"{interval_text(followed, row['samples'])}, set by noise {100 * row['set_by_noise']:.0f} % "
-              f"({row['samples']} samples)", flush=True)
+        print(f"{row['weights']} (guidance {row['guidance']:g}, shift {row['shift']:g}): "
+              f"follows text {100 * row['follows_text']:.0f} % {interval_text(followed, row['samples'])}, "
+              f"set by noise {100 * row['set_by_noise']:.0f} % ({row['samples']} samples)", flush=True)
         rows.append(row)
         if args.out:
             with open(args.out, "a") as f:

@@ -2,8 +2,7 @@
 
     python bench/caption_facts.py runs/lang/captioned.jsonl --column text --column caption_original --column prompt
 
-For a manifest the world wrote (every row names its `truth` JSON, relative to the manifest's folder or
-absolute), each named column's text is read with the world's parser and judged fact by fact against the
+For a manifest the world wrote, or one made from it (every row names its `truth` JSON: truth_path), each named column's text is read with the world's parser and judged fact by fact against the
 scene the clip was rendered from (text/captioner_eval.py's `judge`: the same facts the captioner's own eval
 counts). A short prompt leaves facts unsaid: they count as not right, so its rate is how much of the clip
 the text tells, not how often it lies. A text the parser refuses counts every fact of its clip as wrong.
@@ -26,11 +25,14 @@ from patchflow.world.scene import SceneFacts, SceneSpec  # noqa: E402
 
 
 def truth_path(row: dict, manifest: Path) -> Path:
-    """The row's truth file: absolute, or relative to the folder of its media (the world's layout)."""
-    path = Path(row["truth"])
-    if path.is_absolute():
-        return path
-    return Path(row["path"]).parent.parent / path if Path(row["path"]).is_absolute() else manifest.parent / path
+    """The row's truth file: absolute as written, else in the world's folder: the one holding media/ when the
+    row's media path is absolute (a manifest written elsewhere, e.g. by `patchflow data caption --out`), else
+    the manifest's own folder (the world's manifest.jsonl)."""
+    truth, media = Path(row["truth"]), Path(row["path"])
+    if truth.is_absolute():
+        return truth
+    world = media.parent.parent if media.is_absolute() else manifest.parent  # WORLD/media/000000.mp4
+    return world / truth
 
 
 def score(manifest: Path, columns: list[str]) -> dict[str, dict]:

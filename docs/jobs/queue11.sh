@@ -1,5 +1,5 @@
 #!/bin/bash
-# (queue10 without its wait: 1 thread beside queue9) Text-following and the sampler: the background probe (8 seeds a background, 40 samples) of the 16x model and
+# (1 thread beside queue9's arms) Text-following and the sampler: the background probe (8 seeds a background, 40 samples) of the 16x model and
 # the old pair at other guidance scales and time shifts than their own. Then the text arms left in queue5.
 set -u
 cd /work/main
@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE
 PY=.venv/bin/python
 OUT=$HOME/runs/scale/probe_sampler.jsonl
 export OMP_NUM_THREADS=1  # beside queue9's arm (FLOP-budgeted: its rows stay fair; its minutes grow)
-echo "queue10 start $(date -Is)"
+echo "queue11 start $(date -Is)"
 probe() {  # probe MODEL [--guidance G] [--shift S]
   local key="$*"
   grep -qF "\"key\": \"$key\"" $OUT 2>/dev/null && { echo "skip $key"; return; }
@@ -25,5 +25,5 @@ for m in $M16 $OLDP; do
 done
 probe $M16 --guidance 2.5
 probe $M16 --shift 6 --guidance 8
-echo "queue10 probes end $(date -Is)"
+echo "queue11 probes end $(date -Is)"
 while pgrep -f queue9.sh >/dev/null; do sleep 30; done; unset OMP_NUM_THREADS; bash $HOME/runs/queue/queue5.sh

@@ -41,3 +41,15 @@ def test_a_manifest_without_truth_is_refused_by_name(tmp_path):
         caption_facts.score(manifest, ["text"])
     with pytest.raises(SystemExit):
         caption_facts.main([str(tmp_path / "missing.jsonl")])
+
+
+def test_a_manifest_written_elsewhere_finds_the_truth_beside_its_absolute_media(tmp_path):
+    manifest = make_dataset(tmp_path / "world", 2, sizes=["32x32"], frames=[5], seed=2, quiet=True, rung=2)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for row in rows:  # what `patchflow data caption --out` elsewhere writes: absolute media, relative truth
+        row["path"] = str(manifest.parent / row["path"])
+    elsewhere = tmp_path / "other" / "captioned.jsonl"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    scores = caption_facts.score(elsewhere, ["text"])
+    assert scores["text"]["right"] == scores["text"]["judged"] > 0
